@@ -1,0 +1,197 @@
+/**
+ * One typed configuration, read from environment variables (PostgREST's PGRST_* names where
+ * they overlap) and command-line flags (--server-port=3001 is PGRST_SERVER_PORT).
+ */
+
+export interface Config {
+  /** connection string the request pool uses (PostgREST's authenticator); undefined = embedded */
+  dbUri?: string;
+  /** connection used to apply migrations; defaults to dbUri */
+  migrationDbUri?: string;
+  dbSchemas: string[];
+  dbExtraSearchPath: string[];
+  dbAnonRole?: string;
+  dbPool: number;
+  /** seconds */
+  dbPoolAcquisitionTimeout: number;
+  dbMaxRows?: number;
+  dbPreRequest?: string;
+  dbChannel: string;
+  dbChannelEnabled: boolean;
+  dbPreparedStatements: boolean;
+  /** read pgrst.* settings of the authenticator role (ALTER ROLE authenticator SET pgrst.db_anon_role = ...) */
+  dbConfig: boolean;
+  dbMigrate: boolean;
+  jwtSecret?: string;
+  jwtSecretIsBase64: boolean;
+  jwtAud?: string;
+  jwtRoleClaimKey: string;
+  serverHost: string;
+  serverPort: number;
+  /** bytes */
+  maxBodyBytes: number;
+  /** seconds a SIGTERM waits for in-flight requests */
+  shutdownTimeout: number;
+  logLevel: string;
+  embeddedDataDir: string;
+  embeddedPort: number;
+  modelDir: string;
+  allowRemoteModels: boolean;
+  remoteModelAllowList: string[];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, problem: string) {
+    super(`${variable}: ${problem}`);
+  }
+}
+
+interface Option {
+  key: keyof Config;
+  env: string[];
+  help: string;
+  parse: (raw: string, variable: string) => unknown;
+  default?: unknown;
+}
+
+const str = (raw: string) => raw;
+const list = (raw: string) => raw.split(',').map((s) => s.trim()).filter(Boolean);
+const bool = (raw: string, variable: string) => {
+  const v = raw.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(variable, `expected true or false, got ${JSON.stringify(raw)}`);
+};
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => (raw: string, variable: string) => {
+  const n = Number(raw);
+  if (!/^\s*-?\d+\s*$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(variable, `expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+};
+const dbUri = (raw: string, variable: string) => {
+  if (!/^postgres(ql)?:\/\//.test(raw) && !/^(host|dbname|user)=/.test(raw)) {
+    throw new ConfigError(variable, 'expected a postgres:// or postgresql:// connection URI');
+  }
+  return raw;
+};
+const roleClaimKey = (raw: string, variable: string) => {
+  if (!/^(\.("[^"]+"|[A-Za-z0-9_$-]+)|\[\d+\])+$/.test(raw)) {
+    throw new ConfigError(variable, `expected a JSPath such as .role or .app_metadata.role, got ${JSON.stringify(raw)}`);
+  }
+  return raw;
+};
+const logLevel = (raw: string, variable: string) => {
+  const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent', 'crit'];
+  if (!levels.includes(raw)) throw new ConfigError(variable, `expected one of ${levels.join(', ')}`);
+  return raw === 'crit' ? 'fatal' : raw;
+};
+
+export const OPTIONS: Option[] = [
+  { key: 'dbUri', env: ['PGRST_DB_URI', 'DATABASE_URL'], parse: dbUri, help: 'PostgreSQL URI of the authenticator role. Unset: run an embedded PostgreSQL.' },
+  { key: 'migrationDbUri', env: ['PGML_MIGRATION_DB_URI'], parse: dbUri, help: 'URI of a role allowed to create the pgml schema (default: PGRST_DB_URI).' },
+  { key: 'dbSchemas', env: ['PGRST_DB_SCHEMAS', 'PGRST_DB_SCHEMA'], parse: list, default: ['public'], help: 'Comma-separated schemas exposed over HTTP; the first is the default.' },
+  { key: 'dbExtraSearchPath', env: ['PGRST_DB_EXTRA_SEARCH_PATH'], parse: list, default: ['public'], help: 'Schemas appended to search_path of every request.' },
+  { key: 'dbAnonRole', env: ['PGRST_DB_ANON_ROLE'], parse: str, help: 'Role for requests without a token. Unset: such requests get 401.' },
+  { key: 'dbPool', env: ['PGRST_DB_POOL'], parse: int(1, 1000), default: 10, help: 'Maximum connections in the pool.' },
+  { key: 'dbPoolAcquisitionTimeout', env: ['PGRST_DB_POOL_ACQUISITION_TIMEOUT'], parse: int(1, 3600), default: 10, help: 'Seconds to wait for a free connection before answering 504.' },
+  { key: 'dbMaxRows', env: ['PGRST_DB_MAX_ROWS'], parse: int(1), help: 'Upper bound on rows returned by a read.' },
+  { key: 'dbPreRequest', env: ['PGRST_DB_PRE_REQUEST'], parse: str, help: 'Function (schema.name) called before every request, in its transaction.' },
+  { key: 'dbChannel', env: ['PGRST_DB_CHANNEL'], parse: str, default: 'pgrst', help: 'LISTEN channel for "reload schema" / "reload config".' },
+  { key: 'dbChannelEnabled', env: ['PGRST_DB_CHANNEL_ENABLED'], parse: bool, default: true, help: 'Listen for reload notifications.' },
+  { key: 'dbPreparedStatements', env: ['PGRST_DB_PREPARED_STATEMENTS'], parse: bool, default: true, help: 'Use prepared statements (turn off behind pgbouncer in transaction mode).' },
+  { key: 'dbConfig', env: ['PGRST_DB_CONFIG'], parse: bool, default: true, help: 'Read pgrst.* settings of the connecting role from the database.' },
+  { key: 'dbMigrate', env: ['PGML_MIGRATE'], parse: bool, default: true, help: 'Apply pending sql/ migrations at start.' },
+  { key: 'jwtSecret', env: ['PGRST_JWT_SECRET'], parse: str, help: 'HS256 secret (at least 32 characters), or a JWK / JWKS JSON document.' },
+  { key: 'jwtSecretIsBase64', env: ['PGRST_JWT_SECRET_IS_BASE64'], parse: bool, default: false, help: 'The HS secret is base64-encoded.' },
+  { key: 'jwtAud', env: ['PGRST_JWT_AUD'], parse: str, help: 'Required "aud" claim of tokens.' },
+  { key: 'jwtRoleClaimKey', env: ['PGRST_JWT_ROLE_CLAIM_KEY'], parse: roleClaimKey, default: '.role', help: 'JSPath of the role in the JWT claims.' },
+  { key: 'serverHost', env: ['PGRST_SERVER_HOST'], parse: str, default: '0.0.0.0', help: 'Address to listen on.' },
+  { key: 'serverPort', env: ['PGRST_SERVER_PORT', 'PORT'], parse: int(0, 65535), default: 3000, help: 'Port to listen on.' },
+  { key: 'maxBodyBytes', env: ['PGML_MAX_BODY_BYTES'], parse: int(1024), default: 10 * 1024 * 1024, help: 'Largest request body accepted (413 above).' },
+  { key: 'shutdownTimeout', env: ['PGML_SHUTDOWN_TIMEOUT'], parse: int(0, 3600), default: 20, help: 'Seconds SIGTERM waits for in-flight requests.' },
+  { key: 'logLevel', env: ['PGRST_LOG_LEVEL', 'LOG_LEVEL'], parse: logLevel, default: 'info', help: 'fatal, error, warn, info, debug, trace or silent.' },
+  { key: 'embeddedDataDir', env: ['PGML_DATA_DIR'], parse: str, default: '.pgdata', help: 'Data directory of the embedded PostgreSQL (kept across restarts).' },
+  { key: 'embeddedPort', env: ['PGML_EMBEDDED_PORT'], parse: int(1, 65535), default: 54329, help: 'Port of the embedded PostgreSQL.' },
+  { key: 'modelDir', env: ['PGML_MODEL_DIR'], parse: str, default: 'models', help: 'Directory of local transformer models.' },
+  { key: 'allowRemoteModels', env: ['PGML_ALLOW_REMOTE_MODELS'], parse: bool, default: false, help: 'Download allow-listed models from the hub when not found locally.' },
+  { key: 'remoteModelAllowList', env: ['PGML_REMOTE_MODEL_ALLOW_LIST'], parse: list, default: ['sentence-transformers/all-MiniLM-L6-v2', 'Xenova/all-MiniLM-L6-v2', 'Supabase/gte-small'], help: 'Hub models that may be downloaded.' },
+];
+
+/** Flags: --server-port=3001 or --server-port 3001 map to PGRST_SERVER_PORT, etc. */
+function flagsToEnv(argv: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--') || arg === '--help') continue;
+    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2);
+    const value = inline ?? argv[++i];
+    const opt = OPTIONS.find((o) => o.env.some((e) => e.replace(/^(PGRST|PGML)_/, '').toLowerCase().replace(/_/g, '-') === name));
+    if (!opt) throw new ConfigError(`--${name}`, 'unknown flag (see --help)');
+    if (value === undefined) throw new ConfigError(`--${name}`, 'missing value');
+    out[opt.env[0]] = value;
+  }
+  return out;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] = []): Config {
+  const source = { ...env, ...flagsToEnv(argv) };
+  const config: Record<string, unknown> = {};
+  for (const opt of OPTIONS) {
+    const variable = opt.env.find((name) => source[name] !== undefined && source[name] !== '');
+    config[opt.key] = variable === undefined ? opt.default : opt.parse(source[variable]!, variable);
+  }
+  const c = config as unknown as Config;
+  if (c.dbSchemas.length === 0) throw new ConfigError('PGRST_DB_SCHEMAS', 'at least one schema is required');
+  if (c.jwtSecret !== undefined) validateJwtSecret(c.jwtSecret, c.jwtSecretIsBase64);
+  if (c.dbPreRequest !== undefined && !/^[^.]+(\.[^.]+)?$/.test(c.dbPreRequest)) {
+    throw new ConfigError('PGRST_DB_PRE_REQUEST', 'expected a function name, optionally schema-qualified');
+  }
+  return c;
+}
+
+function validateJwtSecret(secret: string, isBase64: boolean): void {
+  const trimmed = secret.trim();
+  if (trimmed.startsWith('{')) {
+    try {
+      const parsed = JSON.parse(trimmed) as { keys?: unknown; kty?: unknown };
+      if (!Array.isArray(parsed.keys) && typeof parsed.kty !== 'string') throw new Error('no "kty" or "keys"');
+    } catch (e) {
+      throw new ConfigError('PGRST_JWT_SECRET', `looks like JSON but is not a JWK or JWKS (${(e as Error).message})`);
+    }
+    return;
+  }
+  const bytes = isBase64 ? Buffer.from(secret, 'base64').length : Buffer.byteLength(secret);
+  if (bytes < 32) throw new ConfigError('PGRST_JWT_SECRET', 'an HS256 secret must be at least 32 characters long');
+}
+
+export function helpText(): string {
+  const lines = [
+    'pgml-gateway: PostgREST-compatible HTTP API and PostgresML-compatible ML for any PostgreSQL',
+    '',
+    'Usage: npm start [-- --flag value ...]    (flags are the variable names without PGRST_/PGML_, in kebab case)',
+    '',
+    'Environment variables:',
+  ];
+  for (const opt of OPTIONS) {
+    const def = opt.default === undefined ? '' : ` (default: ${Array.isArray(opt.default) ? opt.default.join(',') : String(opt.default)})`;
+    lines.push(`  ${opt.env.join(' | ')}`, `      ${opt.help}${def}`);
+  }
+  return lines.join('\n');
+}
+
+/** pgrst.* settings stored in the database (ALTER ROLE authenticator SET pgrst.db_anon_role = 'anon'). */
+export function applyDbSettings(base: Config, settings: Record<string, string>): Config {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(settings)) {
+    if (key.startsWith('pgrst.')) env[`PGRST_${key.slice(6).toUpperCase()}`] = value;
+  }
+  const reloadable: (keyof Config)[] = ['dbAnonRole', 'dbMaxRows', 'dbPreRequest', 'dbSchemas', 'dbExtraSearchPath', 'jwtSecret', 'jwtAud', 'jwtRoleClaimKey'];
+  const next: Config = { ...base };
+  for (const opt of OPTIONS) {
+    if (!reloadable.includes(opt.key)) continue;
+    const variable = opt.env.find((name) => env[name] !== undefined);
+    if (variable) (next as unknown as Record<string, unknown>)[opt.key] = opt.parse(env[variable], variable);
+  }
+  return next;
+}

@@ -1,0 +1,117 @@
+import postgres, { type Sql, type ReservedSql } from 'postgres';
+
+export interface PoolOptions {
+  uri: string;
+  max: number;
+  /** ms to wait for a free connection */
+  acquisitionTimeout: number;
+  prepare: boolean;
+  applicationName?: string;
+}
+
+/** The pool could not hand out a connection in time: PostgREST's 504 PGRST003. */
+export class PoolTimeoutError extends Error {
+  constructor(readonly waitedMs: number) {
+    super(`Timed out acquiring connection from connection pool.`);
+  }
+}
+
+/** The database could not be reached: PostgREST's 503 PGRST001. */
+export class DatabaseUnavailableError extends Error {
+  constructor(override readonly cause: unknown) {
+    super(`Database connection error. Retrying the connection.`);
+  }
+}
+
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH',
+  'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
+]);
+
+export function isConnectionError(e: unknown): boolean {
+  if (!e || typeof e !== 'object') return false;
+  const code = (e as { code?: unknown }).code;
+  if (typeof code !== 'string') return false;
+  // 57P01 admin_shutdown / 57P02 crash_shutdown / 57P03 cannot_connect_now arrive while a server stops or starts
+  return CONNECTION_ERROR_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03';
+}
+
+/** A postgres.js pool with an acquisition timeout and connection-error classification. */
+export class Pool {
+  readonly sql: Sql;
+  private waiting = 0;
+  private inUse = 0;
+
+  constructor(readonly options: PoolOptions) {
+    this.sql = postgres(options.uri, {
+      max: options.max,
+      prepare: options.prepare,
+      connect_timeout: Math.max(1, Math.ceil(options.acquisitionTimeout / 1000)),
+      idle_timeout: 60,
+      max_lifetime: 60 * 30,
+      onnotice: () => {},
+      connection: { application_name: options.applicationName ?? 'pgml-gateway' },
+      types: {},
+    });
+  }
+
+  get stats(): { max: number; inUse: number; waiting: number } {
+    return { max: this.options.max, inUse: this.inUse, waiting: this.waiting };
+  }
+
+  /**
+   * A dedicated connection for one request. Rejects with PoolTimeoutError when none frees up within
+   * the acquisition timeout, or DatabaseUnavailableError when the server cannot be reached.
+   */
+  async reserve(): Promise<ReservedSql> {
+    this.waiting++;
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    const pending = this.sql.reserve();
+    try {
+      const conn = await Promise.race([
+        pending,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            timedOut = true;
+            reject(new PoolTimeoutError(this.options.acquisitionTimeout));
+          }, this.options.acquisitionTimeout);
+        }),
+      ]);
+      this.inUse++;
+      let released = false;
+      const release = conn.release.bind(conn);
+      conn.release = () => {
+        if (released) return;
+        released = true;
+        this.inUse--;
+        release();
+      };
+      return conn;
+    } catch (e) {
+      if (timedOut) {
+        // the reservation may still succeed later: hand the connection straight back
+        pending.then((c) => c.release(), () => {});
+        throw e;
+      }
+      if (isConnectionError(e)) throw new DatabaseUnavailableError(e);
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      this.waiting--;
+    }
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await this.sql`select 1`;
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  end(timeoutSeconds = 5): Promise<void> {
+    return this.sql.end({ timeout: timeoutSeconds });
+  }
+}

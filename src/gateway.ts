@@ -1,0 +1,107 @@
+import { Authenticator } from './auth/jwt.ts';
+import { applyDbSettings, type Config } from './config.ts';
+import { Pool } from './db/pool.ts';
+import { SchemaCache } from './schema/cache.ts';
+import { ReloadListener } from './schema/listener.ts';
+
+export interface Logger {
+  info(obj: unknown, msg?: string): void;
+  warn(obj: unknown, msg?: string): void;
+  error(obj: unknown, msg?: string): void;
+}
+
+/** The long-lived resources of one gateway process: pool, schema cache, authenticator, listener. */
+export class Gateway {
+  config: Config;
+  auth!: Authenticator;
+  readonly pool: Pool;
+  readonly cache: SchemaCache;
+  private listener: ReloadListener | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  draining = false;
+
+  constructor(readonly baseConfig: Config, private readonly log: Logger) {
+    if (!baseConfig.dbUri) throw new Error('Gateway needs a database URI');
+    this.config = baseConfig;
+    this.pool = new Pool({
+      uri: baseConfig.dbUri,
+      max: baseConfig.dbPool,
+      acquisitionTimeout: baseConfig.dbPoolAcquisitionTimeout * 1000,
+      prepare: baseConfig.dbPreparedStatements,
+    });
+    this.cache = new SchemaCache(this.pool.sql, () => this.config.dbSchemas);
+  }
+
+  /** Loads config and schema cache; if the database is not reachable yet, keeps retrying in the background. */
+  async start(opts: { waitForDatabase: boolean } = { waitForDatabase: true }): Promise<void> {
+    this.auth = await this.authenticatorFor(this.config);
+    const attempt = async (): Promise<boolean> => {
+      try {
+        await this.reloadConfig();
+        await this.cache.reload();
+        if (this.config.dbChannelEnabled && !this.listener) {
+          this.listener = new ReloadListener(this.pool.sql, this.config.dbChannel, {
+            reloadSchema: () => void this.reloadSchema(),
+            reloadConfig: () => void this.reloadConfig().then(() => this.reloadSchema()),
+            log: (m) => this.log.info(m),
+          });
+          await this.listener.start();
+        }
+        return true;
+      } catch (e) {
+        this.log.warn({ err: e }, 'database not ready; retrying');
+        return false;
+      }
+    };
+    if (await attempt()) return;
+    if (opts.waitForDatabase) {
+      while (!this.closed && !(await attempt())) await new Promise((r) => setTimeout(r, 500));
+      return;
+    }
+    const retry = async () => {
+      if (this.closed || (await attempt())) return;
+      this.retryTimer = setTimeout(retry, 1000);
+    };
+    this.retryTimer = setTimeout(retry, 1000);
+  }
+
+  async reloadSchema(): Promise<void> {
+    try {
+      const snap = await this.cache.reload();
+      this.log.info({ functions: snap.reflection.functions.length, tables: snap.reflection.tables.length }, 'schema cache reloaded');
+    } catch (e) {
+      this.log.error({ err: e }, 'schema cache reload failed');
+    }
+  }
+
+  /** Re-reads in-database settings (ALTER ROLE authenticator SET pgrst.*). */
+  async reloadConfig(): Promise<void> {
+    if (!this.baseConfig.dbConfig) return;
+    const rows = await this.pool.sql`
+      select split_part(kv, '=', 1) as k, substr(kv, strpos(kv, '=') + 1) as v
+      from pg_db_role_setting s cross join unnest(s.setconfig) kv
+      where s.setrole = (select oid from pg_roles where rolname = current_user)
+        and s.setdatabase in (0, (select oid from pg_database where datname = current_database()))
+        and kv like 'pgrst.%'`;
+    const next = applyDbSettings(this.baseConfig, Object.fromEntries(rows.map((r) => [r.k as string, r.v as string])));
+    const authChanged = ['jwtSecret', 'jwtAud', 'jwtRoleClaimKey', 'dbAnonRole'].some((k) => next[k as keyof Config] !== this.config[k as keyof Config]);
+    this.config = next;
+    if (authChanged || !this.auth) this.auth = await this.authenticatorFor(next);
+  }
+
+  private authenticatorFor(c: Config): Promise<Authenticator> {
+    return Authenticator.create({ secret: c.jwtSecret, secretIsBase64: c.jwtSecretIsBase64, audience: c.jwtAud, roleClaimKey: c.jwtRoleClaimKey, anonRole: c.dbAnonRole });
+  }
+
+  get ready(): boolean {
+    return this.cache.ready && !this.draining;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    await this.listener?.stop();
+    await this.pool.end(5);
+  }
+}

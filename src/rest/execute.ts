@@ -1,0 +1,56 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { runAsCaller } from '../db/as-caller.ts';
+import type { Gateway } from '../gateway.ts';
+import type { Identity } from '../auth/jwt.ts';
+import { parseRangeHeader } from './grammar.ts';
+import { callerContext, pickSchema, wantsSingleObject } from './context.ts';
+import { parsePrefer } from './prefer.ts';
+import { planRpc, shapeRpcResponse, type BodyKind, type HttpResponse, type RpcResult } from './rpc.ts';
+import { qualifiedPreRequest } from './pre-request.ts';
+
+export interface RestInput {
+  method: string;
+  /** URL path without the query string */
+  path: string;
+  /** decoded query pairs in order */
+  query: [string, string][];
+  headers: IncomingHttpHeaders;
+  bodyKind: BodyKind;
+  body: unknown;
+  rawBody?: string;
+  requestId?: string;
+  signal?: AbortSignal;
+}
+
+/** Identity of the caller from the Authorization header (throws 401 ApiErrors). */
+export function identify(gw: Gateway, headers: IncomingHttpHeaders): Promise<Identity> {
+  const h = headers.authorization;
+  return gw.auth.identify(Array.isArray(h) ? h[0] : h);
+}
+
+export async function executeRpc(gw: Gateway, identity: Identity, name: string, input: RestInput): Promise<HttpResponse> {
+  const snapshot = gw.cache.current;
+  const schema = pickSchema(input.method, input.headers, gw.config.dbSchemas);
+  const prefer = parsePrefer(input.headers.prefer);
+  const plan = planRpc(snapshot, {
+    method: input.method,
+    schema,
+    name,
+    query: input.query,
+    bodyKind: input.bodyKind,
+    body: input.body,
+    rawBody: input.rawBody,
+    prefer,
+    singleObject: wantsSingleObject(input.headers.accept),
+    range: input.method === 'GET' || input.method === 'HEAD' ? parseRangeHeader(input.headers.range) : undefined,
+    maxRows: gw.config.dbMaxRows,
+  });
+  const ctx = callerContext({ identity, method: input.method, path: input.path, headers: input.headers, schema, extraSearchPath: gw.config.dbExtraSearchPath, snapshot, requestId: input.requestId });
+  const rows = await runAsCaller(gw.pool, ctx, plan.statement, {
+    readOnly: plan.readOnly,
+    preRequest: qualifiedPreRequest(gw.config.dbPreRequest, schema),
+    rollback: prefer.tx === 'rollback',
+    signal: input.signal,
+  });
+  return shapeRpcResponse(plan, rows[0] as unknown as RpcResult, input.method, prefer);
+}

@@ -1,0 +1,60 @@
+/** Small helpers for generated SQL: identifiers quoted, values always bind parameters. */
+import type { Filter, OrderItem } from './grammar.ts';
+
+export function ident(name: string): string {
+  if (name.includes('\0')) throw new Error('NUL in identifier');
+  return '"' + name.replace(/"/g, '""') + '"';
+}
+
+export function qualified(schema: string, name: string): string {
+  return `${ident(schema)}.${ident(name)}`;
+}
+
+/** Collects bind parameters; add() returns the placeholder. */
+export class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+}
+
+export function columnExpr(table: string, column: string, jsonPath: [string, string][]): string {
+  let expr = `${ident(table)}.${ident(column)}`;
+  for (const [arrow, key] of jsonPath) {
+    expr += /^\d+$/.test(key) ? `${arrow}${key}` : `${arrow}'${key.replace(/'/g, "''")}'`;
+  }
+  return expr;
+}
+
+const COMPARISON: Record<string, string> = { eq: '=', neq: '<>', gt: '>', gte: '>=', lt: '<', lte: '<=' };
+
+export function filterSql(table: string, f: Filter, params: Params): string {
+  const col = columnExpr(table, f.column, f.jsonPath);
+  let cond: string;
+  switch (f.op) {
+    case 'in': {
+      const list = f.value as string[];
+      cond = list.length === 0 ? 'false' : `${col} in (${list.map((v) => params.add(v)).join(', ')})`;
+      break;
+    }
+    case 'is':
+      cond = `${col} is ${f.value === 'not_null' ? 'not null' : (f.value as string)}`;
+      break;
+    case 'isdistinct':
+      cond = `${col} is distinct from ${params.add(f.value)}`;
+      break;
+    case 'like':
+    case 'ilike':
+      cond = `${col} ${f.op} ${params.add((f.value as string).replace(/\*/g, '%'))}`;
+      break;
+    default:
+      cond = `${col} ${COMPARISON[f.op]} ${params.add(f.value)}`;
+  }
+  return f.negate ? `not (${cond})` : cond;
+}
+
+export function orderSql(table: string, items: OrderItem[]): string {
+  if (items.length === 0) return '';
+  return ' order by ' + items.map((o) => `${columnExpr(table, o.column, o.jsonPath)} ${o.direction}${o.nulls ? ` nulls ${o.nulls}` : ''}`).join(', ');
+}

@@ -1,0 +1,51 @@
+/**
+ * Starts one embedded PostgreSQL for the whole run, or uses PGML_TEST_DATABASE_URL (for example
+ * the system PostgreSQL 15). Each test file makes its own database inside it (test/helpers/db.ts).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import postgres from 'postgres';
+import { startEmbeddedPostgres } from '../src/db/embedded.ts';
+import { createDefaultRoles } from '../src/db/bootstrap.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    adminUrl: string;
+    embedded: boolean;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolvePort(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+export default async function setup(project: TestProject) {
+  let adminUrl = process.env.PGML_TEST_DATABASE_URL;
+  let stop: (() => Promise<void>) | undefined;
+  let dir: string | undefined;
+  if (!adminUrl) {
+    dir = mkdtempSync(join(tmpdir(), 'pgml-test-pg-'));
+    const db = await startEmbeddedPostgres({ dataDir: join(dir, 'data'), port: await freePort(), persistent: false });
+    adminUrl = db.adminUri;
+    stop = db.stop;
+  }
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  await createDefaultRoles(admin, 'authenticator');
+  await admin.end();
+  project.provide('adminUrl', adminUrl);
+  project.provide('embedded', !process.env.PGML_TEST_DATABASE_URL);
+  return async () => {
+    await stop?.();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  };
+}
