@@ -2,7 +2,7 @@
  * Starts one embedded PostgreSQL for the whole run, or uses PGML_TEST_DATABASE_URL (for example
  * the system PostgreSQL 15). Each test file makes its own database inside it (test/helpers/db.ts).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +35,7 @@ export default async function setup(project: TestProject) {
   let dir: string | undefined;
   if (!adminUrl) {
     dir = mkdtempSync(join(tmpdir(), 'pgml-test-pg-'));
+    chmodSync(dir, 0o755); // the postgres OS user must reach its data directory
     const db = await startEmbeddedPostgres({ dataDir: join(dir, 'data'), port: await freePort(), persistent: false });
     adminUrl = db.adminUri;
     stop = db.stop;

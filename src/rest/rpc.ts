@@ -166,6 +166,12 @@ export function planRpc(snapshot: Snapshot, req: RpcRequest): RpcPlan {
     if (b !== null && typeof b === 'object' && !Array.isArray(b)) argKeys = Object.keys(b as object);
     else argKeys = [];
   } else argKeys = [];
+  if (!isGet && req.bodyKind === 'json' && (req.body === null || typeof req.body !== 'object' || Array.isArray(req.body))) {
+    const takesBody = snapshot.functionsNamed(req.schema, req.name).some((f) => f.singleUnnamed && JSON_TYPES.has(f.singleUnnamed.type));
+    if (!takesBody) {
+      throw apiError(400, 'PGRST102', 'Invalid body: expected a JSON object of named arguments', `Got ${Array.isArray(req.body) ? 'an array' : JSON.stringify(req.body)?.slice(0, 100)}`, `Send {"argument": value, ...}`);
+    }
+  }
   const fn = resolveFunction(snapshot, req, argKeys);
 
   const params = new Params();
@@ -178,9 +184,6 @@ export function planRpc(snapshot: Snapshot, req: RpcRequest): RpcPlan {
     call = `${qualified(fn.schema, fn.name)}(${params.add(value)}${cast})`;
     from = '';
   } else {
-    if (!isGet && req.bodyKind === 'json' && (req.body === null || typeof req.body !== 'object' || Array.isArray(req.body))) {
-      throw apiError(400, 'PGRST102', 'Invalid body: expected a JSON object of named arguments', `Got ${Array.isArray(req.body) ? 'an array' : JSON.stringify(req.body)?.slice(0, 100)}`, `Call ${signature(fn)} with {"${fn.args[0]?.name ?? 'arg'}": ...}`);
-    }
     const args = isGet ? argsFromQuery(fn, req.query) : (req.body as Record<string, unknown> | undefined) ?? {};
     const given = fn.args.filter((a) => a.name in args);
     if (given.length === 0) {
