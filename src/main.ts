@@ -29,9 +29,12 @@ function embeddedJwtSecret(dataDir: string): string {
   return secret;
 }
 
+let stopEmbedded: (() => Promise<void>) | null = null;
+
 async function prepareEmbedded(config: Config): Promise<Config> {
   console.log(`Starting embedded PostgreSQL (data in ${resolve(config.embeddedDataDir)}) ...`);
   const db = await startEmbeddedPostgres({ dataDir: config.embeddedDataDir, port: config.embeddedPort });
+  stopEmbedded = db.stop;
   const admin = postgres(db.adminUri, { max: 1, onnotice: () => {} });
   try {
     await createDefaultRoles(admin, EMBEDDED_AUTHENTICATOR_PASSWORD);
@@ -95,6 +98,7 @@ async function main(): Promise<void> {
     }, config.shutdownTimeout * 1000);
     force.unref();
     await app.close();
+    await stopEmbedded?.();
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -101,6 +101,10 @@ export async function buildServer(config: Config, opts: ServerOptions = {}): Pro
       return sendApiError(reply, err);
     }
   });
+  // while draining, responses close their connection: an idle keep-alive socket would otherwise hold close() open
+  app.addHook('onSend', async (_request, reply) => {
+    if (gateway.draining) reply.header('connection', 'close');
+  });
   app.addHook('onClose', async () => gateway.close());
 
   await app.register(healthRoutes);

@@ -61,50 +61,43 @@ export function callerSettings(ctx: CallerContext): string {
   return json + '}';
 }
 
+/** Thrown inside the transaction callback to end it with ROLLBACK while still returning rows. */
+class RollbackWith {
+  constructor(readonly rows: Row[]) {}
+}
+
 /**
- * Runs one statement in one transaction as the caller. BEGIN, the settings (role switch and
- * request GUCs), the pre-request call, the statement and COMMIT are pipelined on one connection:
- * one network round trip per request once the statements are prepared.
+ * Runs one statement in one transaction as the caller. After BEGIN, the settings (role switch and
+ * request GUCs), the pre-request call and the statement are pipelined on the transaction's
+ * connection: three round trips per request (BEGIN, the pipeline, COMMIT).
  */
 export async function runAsCaller(pool: Pool, ctx: CallerContext, statement: Statement, opts: AsCallerOptions): Promise<Row[]> {
-  const sql = await pool.reserve();
-  const onAbort = () => main.cancel();
-  let main!: Promise<Row[]> & { cancel(): void };
+  let main: (Promise<Row[]> & { cancel(): void }) | null = null;
+  const onAbort = () => main?.cancel();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const mode = opts.readOnly ? 'isolation level read committed read only' : 'isolation level read committed read write';
   try {
-    const begin = sql.unsafe(opts.readOnly ? 'begin isolation level read committed read only' : 'begin isolation level read committed read write').execute();
-    const setup = sql.unsafe(SETUP_SQL, [callerSettings(ctx)]).execute();
-    const pre = opts.preRequest ? sql.unsafe(`select ${opts.preRequest}()`).execute() : null;
-    main = sql.unsafe(statement.text, statement.params as never[]).execute() as unknown as Promise<Row[]> & { cancel(): void };
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    if (opts.signal?.aborted) main.cancel();
-    let end = opts.decide ? null : sql.unsafe(opts.rollback ? 'rollback' : 'commit').execute();
-    const stages = [begin, setup, pre, main] as const;
-    const names = ['begin', 'setup', 'pre-request', 'main'] as const;
-    const settled = await Promise.allSettled(stages.map((q) => q ?? Promise.resolve(null)));
-    let failure: StageError | null = null;
-    for (let i = 0; i < settled.length; i++) {
-      const s = settled[i];
-      if (s.status === 'rejected') {
-        failure = new StageError(names[i], s.reason);
-        break;
+    return await pool.transaction(mode, async (tx) => {
+      const setup = tx.unsafe(SETUP_SQL, [callerSettings(ctx)]).execute();
+      const pre = opts.preRequest ? tx.unsafe(`select ${opts.preRequest}()`).execute() : null;
+      main = tx.unsafe(statement.text, statement.params as never[]).execute() as unknown as Promise<Row[]> & { cancel(): void };
+      if (opts.signal?.aborted) main.cancel();
+      const names = ['setup', 'pre-request', 'main'] as const;
+      const settled = await Promise.allSettled([setup, pre ?? Promise.resolve(null), main]);
+      for (let i = 0; i < settled.length; i++) {
+        const r = settled[i];
+        if (r.status === 'rejected') throw isConnectionError(r.reason) ? new DatabaseUnavailableError(r.reason) : new StageError(names[i], r.reason);
       }
-    }
-    if (!end) {
-      const verdict = failure ? 'rollback' : opts.rollback ? 'rollback' : opts.decide!((settled[3] as PromiseFulfilledResult<Row[]>).value);
-      end = sql.unsafe(verdict).execute();
-    }
-    try {
-      await end;
-    } catch (e) {
-      failure ??= new StageError('end', e);
-    }
-    if (failure) {
-      if (isConnectionError(failure.cause)) throw new DatabaseUnavailableError(failure.cause);
-      throw failure;
-    }
-    return (settled[3] as PromiseFulfilledResult<Row[]>).value;
+      const rows = (settled[2] as PromiseFulfilledResult<Row[]>).value;
+      const verdict = opts.rollback ? 'rollback' : opts.decide ? opts.decide(rows) : 'commit';
+      if (verdict === 'rollback') throw new RollbackWith(rows);
+      return rows;
+    });
+  } catch (e) {
+    if (e instanceof RollbackWith) return e.rows;
+    if (isConnectionError(e)) throw new DatabaseUnavailableError(e);
+    throw e;
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
-    sql.release();
   }
 }

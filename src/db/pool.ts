@@ -1,4 +1,4 @@
-import postgres, { type Sql, type ReservedSql } from 'postgres';
+import postgres, { type Sql, type TransactionSql } from 'postgres';
 
 export interface PoolOptions {
   uri: string;
@@ -60,45 +60,44 @@ export class Pool {
   }
 
   /**
-   * A dedicated connection for one request. Rejects with PoolTimeoutError when none frees up within
-   * the acquisition timeout, or DatabaseUnavailableError when the server cannot be reached.
+   * Runs fn in a transaction (BEGIN options e.g. "read only"). Rejects with PoolTimeoutError when
+   * no connection frees up within the acquisition timeout, DatabaseUnavailableError when the
+   * server cannot be reached. A transaction that starts after its timeout fired is rolled back.
    */
-  async reserve(): Promise<ReservedSql> {
+  async transaction<T>(mode: string, fn: (tx: TransactionSql) => Promise<T>): Promise<T> {
     this.waiting++;
-    let timer: NodeJS.Timeout | undefined;
+    let started = false;
     let timedOut = false;
-    const pending = this.sql.reserve();
-    try {
-      const conn = await Promise.race([
-        pending,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            timedOut = true;
-            reject(new PoolTimeoutError(this.options.acquisitionTimeout));
-          }, this.options.acquisitionTimeout);
-        }),
-      ]);
+    let timer: NodeJS.Timeout | undefined;
+    const work = this.sql.begin(mode, async (tx) => {
+      if (timedOut) throw new PoolTimeoutError(this.options.acquisitionTimeout);
+      started = true;
+      clearTimeout(timer);
+      this.waiting--;
       this.inUse++;
-      let released = false;
-      const release = conn.release.bind(conn);
-      conn.release = () => {
-        if (released) return;
-        released = true;
+      try {
+        return await fn(tx);
+      } finally {
         this.inUse--;
-        release();
-      };
-      return conn;
-    } catch (e) {
-      if (timedOut) {
-        // the reservation may still succeed later: hand the connection straight back
-        pending.then((c) => c.release(), () => {});
-        throw e;
       }
+    }) as Promise<T>;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        if (started) return;
+        timedOut = true;
+        this.waiting--;
+        work.catch(() => {});
+        reject(new PoolTimeoutError(this.options.acquisitionTimeout));
+      }, this.options.acquisitionTimeout);
+    });
+    try {
+      return await Promise.race([work, timeout]);
+    } catch (e) {
+      if (!started && !timedOut) this.waiting--;
       if (isConnectionError(e)) throw new DatabaseUnavailableError(e);
       throw e;
     } finally {
       clearTimeout(timer);
-      this.waiting--;
     }
   }
 
