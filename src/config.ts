@@ -38,6 +38,11 @@ export interface Config {
   modelDir: string;
   allowRemoteModels: boolean;
   remoteModelAllowList: string[];
+  trainMaxRows: number;
+  /** seconds */
+  trainTimeout: number;
+  /** run queued training jobs in this process */
+  jobWorker: boolean;
 }
 
 export class ConfigError extends Error {
@@ -113,6 +118,9 @@ export const OPTIONS: Option[] = [
   { key: 'logLevel', env: ['PGRST_LOG_LEVEL', 'LOG_LEVEL'], parse: logLevel, default: 'info', help: 'fatal, error, warn, info, debug, trace or silent.' },
   { key: 'embeddedDataDir', env: ['PGML_DATA_DIR'], parse: str, default: '.pgdata', help: 'Data directory of the embedded PostgreSQL (kept across restarts).' },
   { key: 'embeddedPort', env: ['PGML_EMBEDDED_PORT'], parse: int(1, 65535), default: 54329, help: 'Port of the embedded PostgreSQL.' },
+  { key: 'trainMaxRows', env: ['PGML_TRAIN_MAX_ROWS'], parse: int(1), default: 5_000_000, help: 'Largest relation training reads (400 above).' },
+  { key: 'trainTimeout', env: ['PGML_TRAIN_TIMEOUT'], parse: int(1), default: 3600, help: 'Seconds a training may run before it is stopped and marked failed.' },
+  { key: 'jobWorker', env: ['PGML_JOB_WORKER'], parse: bool, default: true, help: 'Claim and run queued training jobs (pgml.jobs) in this process.' },
   { key: 'modelDir', env: ['PGML_MODEL_DIR'], parse: str, default: 'models', help: 'Directory of local transformer models.' },
   { key: 'allowRemoteModels', env: ['PGML_ALLOW_REMOTE_MODELS'], parse: bool, default: false, help: 'Download allow-listed models from the hub when not found locally.' },
   { key: 'remoteModelAllowList', env: ['PGML_REMOTE_MODEL_ALLOW_LIST'], parse: list, default: ['sentence-transformers/all-MiniLM-L6-v2', 'Xenova/all-MiniLM-L6-v2', 'Supabase/gte-small'], help: 'Hub models that may be downloaded.' },

@@ -3,6 +3,11 @@ import { applyDbSettings, type Config } from './config.ts';
 import { Pool } from './db/pool.ts';
 import { SchemaCache } from './schema/cache.ts';
 import { ReloadListener } from './schema/listener.ts';
+import { ModelCache } from './ml/serving.ts';
+import { JobWorker } from './ml/jobs.ts';
+import type { MlDeps } from './ml/service.ts';
+import type { CallerContext } from './db/as-caller.ts';
+import { searchPath } from './rest/context.ts';
 
 export interface Logger {
   info(obj: unknown, msg?: string): void;
@@ -17,6 +22,8 @@ export class Gateway {
   readonly pool: Pool;
   readonly cache: SchemaCache;
   private listener: ReloadListener | null = null;
+  readonly models = new ModelCache();
+  jobWorker: JobWorker | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private closed = false;
   draining = false;
@@ -48,6 +55,7 @@ export class Gateway {
           });
           await this.listener.start();
         }
+        await this.startJobWorker();
         return true;
       } catch (e) {
         this.log.warn({ err: e }, 'database not ready; retrying');
@@ -94,6 +102,35 @@ export class Gateway {
     return Authenticator.create({ secret: c.jwtSecret, secretIsBase64: c.jwtSecretIsBase64, audience: c.jwtAud, roleClaimKey: c.jwtRoleClaimKey, anonRole: c.dbAnonRole });
   }
 
+  get ml(): MlDeps {
+    return { pool: this.pool, models: this.models, limits: { maxRows: this.config.trainMaxRows, timeoutMs: this.config.trainTimeout * 1000 } };
+  }
+
+  /** A caller context for work done on behalf of a role outside an HTTP request (queued jobs). */
+  contextForRole(role: string, path: string): CallerContext {
+    const schema = this.config.dbSchemas[0];
+    return {
+      role,
+      claims: { role },
+      method: 'JOB',
+      path,
+      headers: {},
+      cookies: {},
+      settings: [['search_path', searchPath(schema, this.config.dbExtraSearchPath)], ...(this.cache.maybeCurrent?.roleSettings(role) ?? [])],
+    };
+  }
+
+  async startJobWorker(): Promise<void> {
+    if (!this.config.jobWorker || this.jobWorker) return;
+    this.jobWorker = new JobWorker({
+      deps: this.ml,
+      sql: this.pool.sql,
+      contextFor: (role, id) => this.contextForRole(role, `/models/jobs/${id}`),
+      log: this.log,
+    });
+    await this.jobWorker.start();
+  }
+
   get ready(): boolean {
     return this.cache.ready && !this.draining;
   }
@@ -102,6 +139,7 @@ export class Gateway {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.listener?.stop();
+    await this.jobWorker?.stop();
     await this.pool.end(5);
   }
 }

@@ -7,6 +7,7 @@ import { toApiError } from './rest/failure.ts';
 import rpcRoutes from '../routes/rpc.ts';
 import healthRoutes from '../routes/health.ts';
 import openapiRoutes from '../routes/openapi.ts';
+import modelRoutes from '../routes/models.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -63,6 +64,8 @@ function frameworkError(err: { code?: string; statusCode?: number; message: stri
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return apiError(415, 'PGRST107', err.message);
+    case 'FST_ERR_VALIDATION':
+      return apiError(400, 'PGML400', 'Invalid request body', err.message, 'See the request schema in the OpenAPI document at GET /');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return apiError(400, 'PGRST102', 'Empty or invalid json');
   }
@@ -79,6 +82,8 @@ export async function buildServer(config: Config, opts: ServerOptions = {}): Pro
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
+    // bodies are validated as sent: no silent coercion or removal of unknown keys
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
   });
   const gateway = new Gateway(config, app.log);
   app.decorate('gateway', gateway);
@@ -110,6 +115,7 @@ export async function buildServer(config: Config, opts: ServerOptions = {}): Pro
   await app.register(healthRoutes);
   await app.register(openapiRoutes);
   await app.register(rpcRoutes);
+  await app.register(modelRoutes);
   await gateway.start({ waitForDatabase: opts.waitForDatabase ?? true });
   return app;
 }

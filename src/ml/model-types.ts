@@ -112,4 +112,6 @@ export interface ModelMetadata {
   /** classification: class labels as they appear in the training data, index = class id */
   classes?: (string | number | boolean)[];
   yColumn?: string;
+  /** imported models: the label output's values in probability-column order */
+  labelValues?: (string | number)[];
 }

@@ -1,10 +1,17 @@
 import { StageError } from '../db/as-caller.ts';
 import { DatabaseUnavailableError, PoolTimeoutError } from '../db/pool.ts';
 import { ApiError, apiError, fromPgError, isPgError } from './errors.ts';
+import { MLInputError } from '../ml/hyperparams.ts';
+import { OnnxImportError } from '../ml/onnx/import-error.ts';
+import { TrainingCancelled } from '../ml/trainer.ts';
 
 /** Any failure on the request path → PostgREST's status and body. */
 export function toApiError(e: unknown, authenticated: boolean): ApiError {
   if (e instanceof ApiError) return e;
+  if (e instanceof MLInputError || e instanceof OnnxImportError) {
+    return apiError(400, 'PGML400', e.message, (e as { details?: string }).details || null, (e as { hint?: string }).hint || null);
+  }
+  if (e instanceof TrainingCancelled) return apiError(409, 'PGML409', e.message, null, null);
   if (e instanceof PoolTimeoutError) {
     return apiError(504, 'PGRST003', 'Timed out acquiring connection from connection pool.', `No connection became free within ${e.waitedMs} ms`, 'Raise PGRST_DB_POOL or PGRST_DB_POOL_ACQUISITION_TIMEOUT, or look for long-running requests');
   }

@@ -155,6 +155,8 @@ export function buildOpenApi(snapshot: Snapshot, schema: string, config: Config)
   for (const spec of staticSpecs) {
     Object.assign(doc.paths!, spec.paths ?? {});
     Object.assign(doc.components!.schemas!, spec.components?.schemas ?? {});
+    doc.components!.parameters = { ...doc.components!.parameters, ...spec.components?.parameters };
+    doc.components!.responses = { ...doc.components!.responses, ...spec.components?.responses };
   }
   return doc;
 }

@@ -1,8 +1,9 @@
 /** Test helper: loads a CSV from /work/shared/data into typed RawColumns (empty cell = NULL). */
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { RawColumn } from '../../src/ml/preprocess.ts';
 
-export const DATA_DIR = '/work/shared/data';
+export const DATA_DIR = fileURLToPath(new URL('../../../shared/data', import.meta.url));
 
 export function parseCsv(text: string): string[][] {
   const rows: string[][] = [];

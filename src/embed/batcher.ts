@@ -1,0 +1,108 @@
+/**
+ * Dynamic batching: requests (each a list of items) that arrive within `windowMs` of the
+ * first queued one, or while the previous batch is still running, are run as one batch
+ * of at most `maxBatchSize` items (a single larger request runs alone). Results are
+ * split back per request in order.
+ */
+
+export interface BatcherOptions {
+  windowMs: number;
+  maxBatchSize: number;
+}
+
+export interface BatcherStats {
+  batches: number;
+  requests: number;
+  items: number;
+  maxBatchItems: number;
+  maxBatchRequests: number;
+}
+
+interface Pending<I, O> {
+  items: I[];
+  resolve: (out: O[]) => void;
+  reject: (err: unknown) => void;
+}
+
+export class DynamicBatcher<I, O> {
+  private queue: Pending<I, O>[] = [];
+  private queuedItems = 0;
+  private running = false;
+  private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  readonly stats: BatcherStats = { batches: 0, requests: 0, items: 0, maxBatchItems: 0, maxBatchRequests: 0 };
+
+  constructor(
+    private readonly run: (items: I[]) => Promise<O[]>,
+    private readonly opts: BatcherOptions,
+  ) {}
+
+  submit(items: I[]): Promise<O[]> {
+    if (items.length === 0) return Promise.resolve([]);
+    return new Promise<O[]>((resolve, reject) => {
+      this.queue.push({ items, resolve, reject });
+      this.queuedItems += items.length;
+      this.schedule();
+    });
+  }
+
+  /** number of requests waiting (not yet in a running batch) */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  private schedule(): void {
+    if (this.running) return; // the running batch flushes the queue when it finishes
+    if (this.queuedItems >= this.opts.maxBatchSize) {
+      this.flush();
+    } else if (this.timer === undefined) {
+      this.timer = this.opts.windowMs > 0 ? setTimeout(() => this.flush(), this.opts.windowMs) : setImmediate(() => this.flush());
+    }
+  }
+
+  private clearTimer(): void {
+    if (this.timer === undefined) return;
+    clearTimeout(this.timer as NodeJS.Timeout);
+    clearImmediate(this.timer as NodeJS.Immediate);
+    this.timer = undefined;
+  }
+
+  private flush(): void {
+    this.clearTimer();
+    if (this.running || this.queue.length === 0) return;
+    const batch: Pending<I, O>[] = [];
+    let count = 0;
+    while (this.queue.length > 0) {
+      const next = this.queue[0];
+      if (batch.length > 0 && count + next.items.length > this.opts.maxBatchSize) break;
+      batch.push(this.queue.shift()!);
+      count += next.items.length;
+    }
+    this.queuedItems -= count;
+    this.running = true;
+    const s = this.stats;
+    s.batches++;
+    s.requests += batch.length;
+    s.items += count;
+    s.maxBatchItems = Math.max(s.maxBatchItems, count);
+    s.maxBatchRequests = Math.max(s.maxBatchRequests, batch.length);
+
+    const items = batch.flatMap((p) => p.items);
+    this.run(items)
+      .then((out) => {
+        if (out.length !== items.length) throw new Error(`batch returned ${out.length} results for ${items.length} items`);
+        let offset = 0;
+        for (const p of batch) {
+          p.resolve(out.slice(offset, offset + p.items.length));
+          offset += p.items.length;
+        }
+      })
+      .catch((err) => {
+        for (const p of batch) p.reject(err);
+      })
+      .finally(() => {
+        this.running = false;
+        // Whatever queued up meanwhile has already waited a whole run: go now.
+        if (this.queue.length > 0) this.flush();
+      });
+  }
+}

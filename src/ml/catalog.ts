@@ -1,0 +1,96 @@
+/**
+ * The pgml catalog, always read and written inside a transaction that runs as the caller, so
+ * RLS decides what a role may see and change.
+ */
+import type { TransactionSql } from 'postgres';
+import { apiError } from '../rest/errors.ts';
+import { KEY_METRIC } from './hyperparams.ts';
+import type { Task } from './model-types.ts';
+
+export interface ProjectRow {
+  id: string;
+  name: string;
+  task: Task;
+  owner: string;
+}
+
+export const DEPLOY_CHANNEL = 'pgml_deploy';
+
+/** The caller's project of that name: its own first, else one shared with it through a role. */
+export async function findProject(tx: TransactionSql, name: string): Promise<ProjectRow | null> {
+  const rows = await tx`
+    select id::text, name, task::text, owner from pgml.projects where name = ${name}
+    order by (owner = current_user) desc, id limit 2`;
+  if (rows.length === 0) return null;
+  if (rows.length > 1 && rows[0].owner !== (await tx`select current_user as u`)[0].u) {
+    throw apiError(300, 'PGML300', `More than one project named "${name}" is visible to this role`, `Owners: ${rows.map((r) => r.owner).join(', ')}`, 'Rename one of them');
+  }
+  return rows[0] as unknown as ProjectRow;
+}
+
+export function projectNotFound(name: string) {
+  return apiError(404, 'PGML404', `Project "${name}" not found`, null, 'List your projects with GET /models; train one with POST /models/train');
+}
+
+export async function requireProject(tx: TransactionSql, name: string): Promise<ProjectRow> {
+  const p = await findProject(tx, name);
+  if (!p) throw projectNotFound(name);
+  return p;
+}
+
+export async function deployedModelId(tx: TransactionSql, projectId: string): Promise<string | null> {
+  const rows = await tx`select model_id::text from pgml.deployments where project_id = ${projectId} order by id desc limit 1`;
+  return rows.length ? (rows[0].model_id as string) : null;
+}
+
+export type Strategy = 'most_recent' | 'best_score' | 'rollback' | 'new_score' | 'specific';
+
+/**
+ * Picks and deploys a model of the project in the caller's transaction, then notifies every
+ * replica. Scores are compared numerically (PostgresML sorts them as text).
+ */
+export async function deploy(tx: TransactionSql, project: ProjectRow, strategy: Strategy, opts: { algorithm?: string; modelId?: string } = {}): Promise<{ model_id: string; strategy: Strategy } | null> {
+  const metric = KEY_METRIC[project.task];
+  let rows;
+  const algo = opts.algorithm ?? null;
+  switch (strategy) {
+    case 'most_recent':
+      rows = await tx`select id::text from pgml.models where project_id = ${project.id} and status = 'successful' and (${algo}::text is null or algorithm = ${algo}) order by id desc limit 1`;
+      break;
+    case 'best_score':
+      rows = await tx`select id::text from pgml.models where project_id = ${project.id} and status = 'successful' and (${algo}::text is null or algorithm = ${algo})
+        and (metrics->>${metric}) is not null order by (metrics->>${metric})::float8 desc, id desc limit 1`;
+      break;
+    case 'rollback': {
+      const history = await tx`select model_id::text from pgml.deployments where project_id = ${project.id} order by id desc`;
+      if (history.length === 0) throw apiError(400, 'PGML400', `Project "${project.name}" has no deployment to roll back`);
+      const current = history[0].model_id as string;
+      const previous = history.find((h) => h.model_id !== current);
+      if (!previous) throw apiError(400, 'PGML400', `Project "${project.name}" has no earlier deployment to roll back to`);
+      rows = [{ id: previous.model_id }];
+      break;
+    }
+    case 'specific':
+    case 'new_score':
+      rows = await tx`select id::text from pgml.models where project_id = ${project.id} and id = ${opts.modelId ?? '0'} and status = 'successful'`;
+      if (rows.length === 0) throw apiError(404, 'PGML404', `Model ${opts.modelId} not found in project "${project.name}" or not successfully trained`);
+      break;
+  }
+  if (!rows || rows.length === 0) return null;
+  const modelId = rows[0].id as string;
+  await tx`insert into pgml.deployments (project_id, model_id, strategy, owner) values (${project.id}, ${modelId}, ${strategy}, ${project.owner})`;
+  await tx`select pg_notify(${DEPLOY_CHANNEL}, ${JSON.stringify({ project_id: project.id, model_id: modelId })})`;
+  return { model_id: modelId, strategy };
+}
+
+/** True when `metrics` beat the deployed model's on the task's key metric (or nothing is deployed). */
+export async function beatsDeployed(tx: TransactionSql, project: ProjectRow, metrics: Record<string, number>): Promise<boolean> {
+  const current = await deployedModelId(tx, project.id);
+  if (!current) return true;
+  const metric = KEY_METRIC[project.task];
+  const rows = await tx`select (metrics->>${metric})::float8 as score from pgml.models where id = ${current}`;
+  const deployedScore = rows[0]?.score as number | null;
+  const score = metrics[metric];
+  if (score === undefined || Number.isNaN(score)) return false;
+  return deployedScore === null || deployedScore === undefined || score > deployedScore;
+}
