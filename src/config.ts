@@ -35,9 +35,6 @@ export interface Config {
   logLevel: string;
   embeddedDataDir: string;
   embeddedPort: number;
-  modelDir: string;
-  allowRemoteModels: boolean;
-  remoteModelAllowList: string[];
   trainMaxRows: number;
   /** seconds */
   trainTimeout: number;
@@ -121,9 +118,6 @@ export const OPTIONS: Option[] = [
   { key: 'trainMaxRows', env: ['PGML_TRAIN_MAX_ROWS'], parse: int(1), default: 5_000_000, help: 'Largest relation training reads (400 above).' },
   { key: 'trainTimeout', env: ['PGML_TRAIN_TIMEOUT'], parse: int(1), default: 3600, help: 'Seconds a training may run before it is stopped and marked failed.' },
   { key: 'jobWorker', env: ['PGML_JOB_WORKER'], parse: bool, default: true, help: 'Claim and run queued training jobs (pgml.jobs) in this process.' },
-  { key: 'modelDir', env: ['PGML_MODEL_DIR'], parse: str, default: 'models', help: 'Directory of local transformer models.' },
-  { key: 'allowRemoteModels', env: ['PGML_ALLOW_REMOTE_MODELS'], parse: bool, default: false, help: 'Download allow-listed models from the hub when not found locally.' },
-  { key: 'remoteModelAllowList', env: ['PGML_REMOTE_MODEL_ALLOW_LIST'], parse: list, default: ['sentence-transformers/all-MiniLM-L6-v2', 'Xenova/all-MiniLM-L6-v2', 'Supabase/gte-small'], help: 'Hub models that may be downloaded.' },
 ];
 
 /** Flags: --server-port=3001 or --server-port 3001 map to PGRST_SERVER_PORT, etc. */
@@ -185,6 +179,9 @@ export function helpText(): string {
     const def = opt.default === undefined ? '' : ` (default: ${Array.isArray(opt.default) ? opt.default.join(',') : String(opt.default)})`;
     lines.push(`  ${opt.env.join(' | ')}`, `      ${opt.help}${def}`);
   }
+  lines.push('', 'Embeddings (see README "Embeddings"): PGML_MODEL_DIR, PGML_ALLOW_REMOTE_MODELS, PGML_REMOTE_MODELS, PGML_REMOTE_HOST,',
+    '  PGML_MODEL_CACHE_DIR, PGML_PRELOAD_MODELS, PGML_EMBED_DTYPE, PGML_EMBED_BATCH_WINDOW_MS, PGML_EMBED_MAX_BATCH,',
+    '  PGML_EMBED_MAX_INPUTS, PGML_EMBED_MAX_INPUT_CHARS, PGML_EMBED_MAX_REQUEST_CHARS, PGML_EMBED_MEMORY_LIMIT_MB, PGML_EMBED_THREADS');
   return lines.join('\n');
 }
 

@@ -6,6 +6,8 @@ import { ReloadListener } from './schema/listener.ts';
 import { ModelCache } from './ml/serving.ts';
 import { JobWorker } from './ml/jobs.ts';
 import type { MlDeps } from './ml/service.ts';
+import { createEmbedder, embedConfigFromEnv, withCache, type Embedder, type EmbedConfig } from './embed/index.ts';
+import { PgEmbeddingCache } from './embed/pg-cache.ts';
 import type { CallerContext } from './db/as-caller.ts';
 import { searchPath } from './rest/context.ts';
 
@@ -24,6 +26,8 @@ export class Gateway {
   private listener: ReloadListener | null = null;
   readonly models = new ModelCache();
   jobWorker: JobWorker | null = null;
+  readonly embedConfig: EmbedConfig = embedConfigFromEnv();
+  private embedderInstance: Embedder | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private closed = false;
   draining = false;
@@ -131,6 +135,17 @@ export class Gateway {
     await this.jobWorker.start();
   }
 
+  /** The local embedder (models load lazily on first use). */
+  get embedder(): Embedder {
+    this.embedderInstance ??= createEmbedder(this.embedConfig);
+    return this.embedderInstance;
+  }
+
+  /** The embedder behind the caller's own slice of the pgml.embeddings cache. */
+  embedderFor(ctx: CallerContext): Embedder {
+    return withCache(this.embedder, new PgEmbeddingCache(this.pool, ctx), this.embedConfig, (err) => this.log.warn({ err }, 'embeddings cache unavailable'));
+  }
+
   get ready(): boolean {
     return this.cache.ready && !this.draining;
   }
@@ -140,6 +155,7 @@ export class Gateway {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.listener?.stop();
     await this.jobWorker?.stop();
+    await this.embedderInstance?.close();
     await this.pool.end(5);
   }
 }

@@ -8,6 +8,7 @@ import rpcRoutes from '../routes/rpc.ts';
 import healthRoutes from '../routes/health.ts';
 import openapiRoutes from '../routes/openapi.ts';
 import modelRoutes from '../routes/models.ts';
+import embedRoutes from '../routes/embed.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -115,6 +116,7 @@ export async function buildServer(config: Config, opts: ServerOptions = {}): Pro
   await app.register(healthRoutes);
   await app.register(openapiRoutes);
   await app.register(rpcRoutes);
+  await app.register(embedRoutes);
   await app.register(modelRoutes);
   await gateway.start({ waitForDatabase: opts.waitForDatabase ?? true });
   return app;

@@ -7,4 +7,4 @@ const spec = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)
   components: { schemas: Record<string, object> };
 };
 
-export const modelSchemas = spec.components.schemas as Record<'TrainRequest' | 'DeployRequest' | 'PredictRequest' | 'ImportRequest', object>;
+export const modelSchemas = spec.components.schemas as Record<'TrainRequest' | 'DeployRequest' | 'PredictRequest' | 'ImportRequest' | 'EmbedRequest', object>;

@@ -4,6 +4,7 @@ import { ApiError, apiError, fromPgError, isPgError } from './errors.ts';
 import { MLInputError } from '../ml/hyperparams.ts';
 import { OnnxImportError } from '../ml/onnx/import-error.ts';
 import { TrainingCancelled } from '../ml/trainer.ts';
+import { EmbedInputError, ModelLoadError, UnknownModelError } from '../embed/errors.ts';
 
 /** Any failure on the request path → PostgREST's status and body. */
 export function toApiError(e: unknown, authenticated: boolean): ApiError {
@@ -11,6 +12,11 @@ export function toApiError(e: unknown, authenticated: boolean): ApiError {
   if (e instanceof MLInputError || e instanceof OnnxImportError) {
     return apiError(400, 'PGML400', e.message, (e as { details?: string }).details || null, (e as { hint?: string }).hint || null);
   }
+  if (e instanceof UnknownModelError) {
+    return apiError(404, 'PGML404', e.message, null, e.available.length ? `Available models: ${e.available.join(', ')}` : 'No models in PGML_MODEL_DIR; create one with npm run make-model');
+  }
+  if (e instanceof EmbedInputError) return apiError(400, 'PGML400', e.message, null, null);
+  if (e instanceof ModelLoadError) return apiError(500, 'PGML500', e.message, null, 'Check the model directory layout (config.json, tokenizer.json, onnx/model.onnx)');
   if (e instanceof TrainingCancelled) return apiError(409, 'PGML409', e.message, null, null);
   if (e instanceof PoolTimeoutError) {
     return apiError(504, 'PGRST003', 'Timed out acquiring connection from connection pool.', `No connection became free within ${e.waitedMs} ms`, 'Raise PGRST_DB_POOL or PGRST_DB_POOL_ACQUISITION_TIMEOUT, or look for long-running requests');

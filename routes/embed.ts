@@ -1,0 +1,20 @@
+import type { FastifyInstance } from 'fastify';
+import { callerContext } from '../src/rest/context.ts';
+import { identify } from '../src/rest/execute.ts';
+import { modelSchemas } from '../src/ml/api-schemas.ts';
+
+export default async function embedRoutes(app: FastifyInstance): Promise<void> {
+  const gw = app.gateway;
+  app.post('/models/embed', { schema: { body: modelSchemas.EmbedRequest } }, async (request, reply) => {
+    const identity = await identify(gw, request.headers);
+    request.authenticated = identity.authenticated;
+    const ctx = callerContext({ identity, method: 'POST', path: '/models/embed', headers: request.headers, schema: gw.config.dbSchemas[0], extraSearchPath: gw.config.dbExtraSearchPath, snapshot: gw.cache.current, requestId: request.id });
+    const body = request.body as { model: string; inputs: string | string[]; normalize?: boolean; pooling?: 'mean' | 'cls' };
+    const r = await gw.embedderFor(ctx).embed(body.model, body.inputs, { normalize: body.normalize, pooling: body.pooling });
+    if (r.truncated > 0) reply.header('X-Truncated-Inputs', String(r.truncated));
+    // Float32 values print with their shortest float64 form: join by hand to keep them compact
+    const rows = r.embeddings.map((e) => '[' + Array.from(e, (v) => Math.fround(v)).join(',') + ']');
+    reply.type('application/json; charset=utf-8');
+    return reply.send(`{"model":${JSON.stringify(r.model)},"dimensions":${r.dimensions},"embeddings":[${rows.join(',')}]}`);
+  });
+}
