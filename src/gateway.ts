@@ -10,6 +10,7 @@ import { createEmbedder, embedConfigFromEnv, withCache, type Embedder, type Embe
 import { PgEmbeddingCache } from './embed/pg-cache.ts';
 import type { CallerContext } from './db/as-caller.ts';
 import { searchPath } from './rest/context.ts';
+import { BridgeNotices } from './bridge/calls.ts';
 
 export interface Logger {
   info(obj: unknown, msg?: string): void;
@@ -25,6 +26,7 @@ export class Gateway {
   readonly cache: SchemaCache;
   private listener: ReloadListener | null = null;
   readonly models = new ModelCache();
+  readonly bridgeNotices = new BridgeNotices();
   jobWorker: JobWorker | null = null;
   readonly embedConfig: EmbedConfig = embedConfigFromEnv();
   private embedderInstance: Embedder | null = null;
@@ -36,6 +38,7 @@ export class Gateway {
     if (!baseConfig.dbUri) throw new Error('Gateway needs a database URI');
     this.config = baseConfig;
     this.pool = new Pool({
+      onNotice: this.bridgeNotices.onNotice,
       uri: baseConfig.dbUri,
       max: baseConfig.dbPool,
       acquisitionTimeout: baseConfig.dbPoolAcquisitionTimeout * 1000,

@@ -105,6 +105,31 @@ describe('faults', () => {
   });
 });
 
+describe('aborts under load', () => {
+  it('requests aborted before their statement is sent leave no connection idle in transaction', async () => {
+    // without prepared statements each statement waits for its Describe, so aborts often land on unsent ones
+    const app = await startGateway(db, { PGRST_DB_POOL: '2', PGRST_DB_PREPARED_STATEMENTS: 'false' });
+    try {
+      const { runAsCaller } = await import('../src/db/as-caller.ts');
+      const ctx = { role: 'anon', claims: {}, method: 'GET', path: '/', headers: {}, cookies: {}, settings: [] as [string, string][] };
+      const runs = Array.from({ length: 200 }, (_, i) => {
+        const ac = new AbortController();
+        // abort while the transaction is being set up: after BEGIN, before the statement is sent
+        setTimeout(() => ac.abort(), i % 7);
+        return runAsCaller(app.gateway.pool, ctx, { text: 'select pg_sleep(0.005) as x, $1::int as i', params: [i] }, { readOnly: true, signal: ac.signal }).catch(() => null);
+      });
+      await Promise.all(runs);
+      await eventually(async () => {
+        const stuck = await db.admin`select count(*)::int as n from pg_stat_activity where datname = ${db.name} and state like 'idle in transaction%'`;
+        expect(stuck[0].n).toBe(0);
+      }, 3000, 50);
+      for (let i = 0; i < 5; i++) expect((await app.inject('/rpc/ok')).statusCode).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('SIGTERM', () => {
   it('drains: in-flight requests finish, new connections are refused, exit code 0', async () => {
     const port = 20000 + Math.floor(Math.random() * 20000);

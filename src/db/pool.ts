@@ -7,6 +7,7 @@ export interface PoolOptions {
   acquisitionTimeout: number;
   prepare: boolean;
   applicationName?: string;
+  onNotice?: (notice: { message?: string; detail?: string }) => void;
 }
 
 /** The pool could not hand out a connection in time: PostgREST's 504 PGRST003. */
@@ -49,7 +50,7 @@ export class Pool {
       connect_timeout: Math.max(1, Math.ceil(options.acquisitionTimeout / 1000)),
       idle_timeout: 60,
       max_lifetime: 60 * 30,
-      onnotice: () => {},
+      onnotice: options.onNotice ?? (() => {}),
       connection: { application_name: options.applicationName ?? 'pgml-gateway' },
       types: {},
     });

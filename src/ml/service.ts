@@ -9,7 +9,8 @@ import { apiError } from '../rest/errors.ts';
 import { beatsDeployed, deploy, findProject, requireProject, type ProjectRow, type Strategy } from './catalog.ts';
 import { ALGORITHMS, checkAlgorithm, checkTask, MLInputError, resolveHyperparams } from './hyperparams.ts';
 import { encodeModel } from './model-codec.ts';
-import type { Task } from './model-types.ts';
+import { toSqlModel } from './sql-model.ts';
+import type { ModelMetadata, Task, TrainedModel } from './model-types.ts';
 import { importOnnx } from './onnx/import.ts';
 import type { PreprocessSpec } from './preprocess.ts';
 import { readRelation } from './relation.ts';
@@ -126,7 +127,8 @@ export async function train(deps: MlDeps, ctx: CallerContext, req: TrainRequest,
     const columnsJson = output.meta.columns.map((c) => ({ name: c.name, kind: c.kind, width: c.width, impute: c.impute, scale: c.scale, encode: c.encode, statistics: c.stats }));
     await tx`update pgml.snapshots set columns = ${tx.json(columnsJson as never)}, analysis = ${tx.json({ rows: prepared.data.rows, train_rows: output.trainRows, test_rows: output.testRows } as never)} where id = ${prepared.snapshotId}`;
     await tx`update pgml.models set status = 'successful', num_features = ${output.meta.featureCount}, hyperparams = ${tx.json(output.chosenHyperparams as never)},
-      metrics = ${tx.json(output.metrics as never)}, metadata = ${tx.json(output.meta as never)}, search_results = ${output.searchResults ? tx.json(output.searchResults as never) : null}
+      metrics = ${tx.json(output.metrics as never)}, metadata = ${tx.json(output.meta as never)}, search_results = ${output.searchResults ? tx.json(output.searchResults as never) : null},
+      sql_model = ${sqlModelJson(tx, output.model, output.meta)}
       where id = ${modelId}`;
     await tx`insert into pgml.files (model_id, path, data, owner) values (${modelId}, 'model.onnx', ${Buffer.from(output.onnx)}, ${project.owner}), (${modelId}, 'model.json', ${Buffer.from(encodeModel(output.model))}, ${project.owner})`;
     let deployed = false;
@@ -135,6 +137,11 @@ export async function train(deps: MlDeps, ctx: CallerContext, req: TrainRequest,
     }
     return { project: project.name, task: prepared.task, algorithm: prepared.algorithm, deployed, model_id: Number(modelId), metrics: output.metrics };
   });
+}
+
+function sqlModelJson(tx: TransactionSql, model: TrainedModel, meta: ModelMetadata) {
+  const m = toSqlModel(model, meta);
+  return m ? tx.json(m as never) : null;
 }
 
 export async function listProjects(deps: MlDeps, ctx: CallerContext): Promise<unknown[]> {
@@ -282,6 +289,7 @@ export async function importModel(deps: MlDeps, ctx: CallerContext, name: string
     const [model] = await tx`insert into pgml.models (project_id, num_features, algorithm, runtime, hyperparams, status, metrics, metadata, owner)
       values (${project.id}, ${meta.featureCount}, ${meta.algorithm}, 'onnx', '{}', 'successful', ${tx.json((body.metrics ?? {}) as never)}, ${tx.json(meta as never)}, ${project.owner}) returning id::text`;
     await tx`insert into pgml.files (model_id, path, data, owner) values (${model.id}, 'model.onnx', ${Buffer.from(imported.onnx)}, ${project.owner})`;
+    if (imported.native) await tx`update pgml.models set sql_model = ${sqlModelJson(tx, imported.native, meta)} where id = ${model.id}`;
     if (imported.native) await tx`insert into pgml.files (model_id, path, data, owner) values (${model.id}, 'model.json', ${Buffer.from(encodeModel(imported.native))}, ${project.owner})`;
     let deployed = false;
     if (body.deploy !== false) deployed = (await deploy(tx, project, 'specific', { modelId: model.id as string })) !== null;

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { runAsCaller } from '../db/as-caller.ts';
+import { runBridged } from '../bridge/rounds.ts';
 import type { Gateway } from '../gateway.ts';
 import type { Identity } from '../auth/jwt.ts';
 import { parseRangeHeader } from './grammar.ts';
@@ -46,7 +46,7 @@ export async function executeRpc(gw: Gateway, identity: Identity, name: string, 
     maxRows: gw.config.dbMaxRows,
   });
   const ctx = callerContext({ identity, method: input.method, path: input.path, headers: input.headers, schema, extraSearchPath: gw.config.dbExtraSearchPath, snapshot, requestId: input.requestId });
-  const rows = await runAsCaller(gw.pool, ctx, plan.statement, {
+  const rows = await runBridged(gw, gw.bridgeNotices, ctx, plan.statement, {
     readOnly: plan.readOnly,
     preRequest: qualifiedPreRequest(gw.config.dbPreRequest, schema),
     rollback: prefer.tx === 'rollback',

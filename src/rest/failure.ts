@@ -1,4 +1,4 @@
-import { StageError } from '../db/as-caller.ts';
+import { RequestAborted, StageError } from '../db/as-caller.ts';
 import { DatabaseUnavailableError, PoolTimeoutError } from '../db/pool.ts';
 import { ApiError, apiError, fromPgError, isPgError } from './errors.ts';
 import { MLInputError } from '../ml/hyperparams.ts';
@@ -18,6 +18,7 @@ export function toApiError(e: unknown, authenticated: boolean): ApiError {
   if (e instanceof EmbedInputError) return apiError(400, 'PGML400', e.message, null, null);
   if (e instanceof ModelLoadError) return apiError(500, 'PGML500', e.message, null, 'Check the model directory layout (config.json, tokenizer.json, onnx/model.onnx)');
   if (e instanceof TrainingCancelled) return apiError(409, 'PGML409', e.message, null, null);
+  if (e instanceof RequestAborted) return apiError(499, 'PGML499', e.message);
   if (e instanceof PoolTimeoutError) {
     return apiError(504, 'PGRST003', 'Timed out acquiring connection from connection pool.', `No connection became free within ${e.waitedMs} ms`, 'Raise PGRST_DB_POOL or PGRST_DB_POOL_ACQUISITION_TIMEOUT, or look for long-running requests');
   }

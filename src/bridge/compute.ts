@@ -1,0 +1,55 @@
+/** Computes a round's reported calls in batches: all embeds of a model at once, all predicts of a model at once. */
+import { withCaller, type CallerContext } from '../db/as-caller.ts';
+import type { Pool } from '../db/pool.ts';
+import type { Embedder } from '../embed/index.ts';
+import { apiError } from '../rest/errors.ts';
+import type { ModelCache } from '../ml/serving.ts';
+import { featuresToRow, predictRows } from '../ml/serving.ts';
+import { realArrayLiteral, type BridgeCall } from './calls.ts';
+
+export interface BridgeDeps {
+  pool: Pool;
+  models: ModelCache;
+  embedderFor(ctx: CallerContext): Embedder;
+}
+
+export async function computeCalls(deps: BridgeDeps, ctx: CallerContext, calls: BridgeCall[], results: Map<string, string>): Promise<void> {
+  const embeds = new Map<string, Extract<BridgeCall, { fn: 'embed' }>[]>();
+  const predicts = new Map<number, Extract<BridgeCall, { fn: 'predict' | 'predict_proba' }>[]>();
+  for (const c of calls) {
+    if (c.fn === 'embed') {
+      const group = `${c.model}\u0000${JSON.stringify(c.kwargs ?? {})}`;
+      embeds.set(group, [...(embeds.get(group) ?? []), c]);
+    } else predicts.set(c.model_id, [...(predicts.get(c.model_id) ?? []), c]);
+  }
+  const embedder = deps.embedderFor(ctx);
+  for (const group of embeds.values()) {
+    const { model, kwargs } = group[0];
+    const pooling = kwargs?.pooling === 'cls' ? 'cls' : 'mean';
+    const normalize = kwargs?.normalize === undefined ? true : Boolean(kwargs.normalize);
+    const r = await embedder.embed(model, group.map((c) => c.input), { pooling, normalize });
+    group.forEach((c, i) => results.set(c.key, realArrayLiteral(r.embeddings[i])));
+  }
+  for (const [modelId, group] of predicts) {
+    // the caller must be able to see the model: RLS decides, as for every other read
+    const loaded = await withCaller(deps.pool, ctx, { readOnly: true }, async (tx) => {
+      const visible = await tx`select 1 from pgml.models where id = ${modelId} and status = 'successful'`;
+      if (visible.length === 0) throw apiError(404, 'PGML404', `model ${modelId} not found`, null, 'SELECT id, name FROM pgml.trained_models lists the models you can use');
+      return deps.models.get(tx, String(modelId));
+    });
+    const rows = group.map((c) => featuresToRow(loaded.meta.columns, c.features.map((v) => (v === null ? null : v))));
+    const out = await predictRows(loaded, rows);
+    const classes = loaded.meta.classes;
+    const numericLabels = classes?.every((c) => typeof c === 'number' || typeof c === 'boolean');
+    group.forEach((c, i) => {
+      if (c.fn === 'predict_proba') {
+        if (!out.probabilities) throw apiError(400, 'PGML400', `pgml.predict_proba needs a classification model; model ${modelId} is ${loaded.meta.task}`);
+        results.set(c.key, realArrayLiteral(out.probabilities.subarray(i * out.k, (i + 1) * out.k)));
+      } else {
+        let v = out.values[i];
+        if (loaded.meta.task === 'classification' && numericLabels) v = Number(classes![v]);
+        results.set(c.key, realArrayLiteral([v]));
+      }
+    });
+  }
+}
