@@ -40,14 +40,14 @@ declare
   k text;
   v text;
   cached real[];
-  variant text := coalesce(kwargs->>'pooling', 'mean') || '/' || case when coalesce((kwargs->>'normalize')::boolean, true) then 'normalized' else 'raw' end;
+  v_variant text := coalesce(kwargs->>'pooling', 'mean') || '/' || case when coalesce((kwargs->>'normalize')::boolean, true) then 'normalized' else 'raw' end;
 begin
   if transformer is null or text is null then return null; end if;
   k := pgml._embed_key(transformer, text, kwargs);
   v := pgml._supplied(k);
   if v is not null then return v::real[]; end if;
   select e.embedding into cached from pgml.embeddings e
-   where e.owner = current_user and e.model = transformer and e.variant = variant
+   where e.owner = current_user and e.model = transformer and e.variant = v_variant
      and e.input_hash = encode(sha256(convert_to(text, 'UTF8')), 'hex');
   if found then return cached; end if;
   if pgml._bridge_id() is not null then

@@ -7,6 +7,8 @@ import type { ModelCache } from '../ml/serving.ts';
 import { featuresToRow, predictRows } from '../ml/serving.ts';
 import { realArrayLiteral, type BridgeCall } from './calls.ts';
 
+const EMBED_CHUNK = 512;
+
 export interface BridgeDeps {
   pool: Pool;
   models: ModelCache;
@@ -27,8 +29,11 @@ export async function computeCalls(deps: BridgeDeps, ctx: CallerContext, calls: 
     const { model, kwargs } = group[0];
     const pooling = kwargs?.pooling === 'cls' ? 'cls' : 'mean';
     const normalize = kwargs?.normalize === undefined ? true : Boolean(kwargs.normalize);
-    const r = await embedder.embed(model, group.map((c) => c.input), { pooling, normalize });
-    group.forEach((c, i) => results.set(c.key, realArrayLiteral(r.embeddings[i])));
+    // the embedder's own per-request limit applies to each chunk; chunks still batch together
+    const chunks: (typeof group)[] = [];
+    for (let i = 0; i < group.length; i += EMBED_CHUNK) chunks.push(group.slice(i, i + EMBED_CHUNK));
+    const outs = await Promise.all(chunks.map((chunk) => embedder.embed(model, chunk.map((c) => c.input), { pooling, normalize })));
+    chunks.forEach((chunk, j) => chunk.forEach((c, i) => results.set(c.key, realArrayLiteral(outs[j].embeddings[i]))));
   }
   for (const [modelId, group] of predicts) {
     // the caller must be able to see the model: RLS decides, as for every other read

@@ -6,6 +6,8 @@ export interface FitContext {
   cancelled?: () => boolean;
   /** classification: number of classes (defaults to max(y) + 1) */
   numClasses?: number;
+  /** histogram threads (1 or 2); default: 2 on multi-core machines for large data, else 1 */
+  threads?: number;
 }
 
 export class TrainingCancelledError extends Error {

@@ -8,10 +8,22 @@
  *
  * Nodes grow depth first. Only the smaller child's histogram is built from rows; the larger
  * one is parent - smaller, computed in place in the parent's buffer, so at most depth + 2
- * histograms are alive. Rows of a node are a contiguous, ascending range of `rows`.
+ * histograms are alive. Children that cannot be split (at max depth, too light, one row) get
+ * no histogram at all. Rows of a node are a contiguous, ascending range of `rows`.
+ *
+ * Histograms are built by generated kernels over the row-major Uint8 bins, split by feature
+ * chunks that a helper thread may share (see hist-pool.ts); results do not depend on it.
  */
 import type { BinnedMatrix } from './binning.ts';
 import type { Rng } from './rng.ts';
+import { makeTeam, type HistTeam } from './hist-pool.ts';
+
+export interface BuilderOptions {
+  /** 1 = build histograms on this thread only; 2 = share them with the helper thread */
+  threads: number;
+  /** the largest max_depth that grow() will be called with (sizes the shared histograms) */
+  maxDepth: number;
+}
 
 export interface GrowParams {
   lambda: number;
@@ -58,7 +70,10 @@ export class HistTreeBuilder {
   private readonly tmp: Int32Array;
   private readonly bm: BinnedMatrix;
   private readonly histLen: number;
-  private readonly freeHists: Float64Array[] = [];
+  private readonly team: HistTeam;
+  private readonly hists: Float64Array[];
+  /** free histogram slots (indices into hists) */
+  private readonly freeHists: number[] = [];
   private readonly activeFeatures: Int32Array;
   private nActive = 0;
   private readonly nodeFeatures: Int32Array;
@@ -82,16 +97,31 @@ export class HistTreeBuilder {
   private start = new Int32Array(0);
   private end = new Int32Array(0);
 
-  constructor(bm: BinnedMatrix, K: number) {
+  constructor(bm: BinnedMatrix, K: number, opts: BuilderOptions = { threads: 1, maxDepth: 0 }) {
     this.bm = bm;
     this.K = K;
     this.S = K + 1;
     this.n = bm.rows;
     this.d = bm.cols;
-    this.gh = new Float64Array(this.n * this.S);
-    this.rows = new Int32Array(this.n);
+    const threads = opts.threads > 1 && opts.maxDepth <= 64 ? opts.threads : 1;
+    const shared = (bytes: number) => (threads > 1 ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+    this.gh = new Float64Array(shared(this.n * this.S * 8));
+    this.rows = new Int32Array(shared(this.n * 4));
     this.tmp = new Int32Array(this.n);
     this.histLen = bm.totalSlots * this.S;
+    this.team = makeTeam({
+      rows: this.rows,
+      gh: this.gh,
+      rb: bm.rowBins,
+      featOffset: bm.featOffset,
+      d: this.d,
+      S: this.S,
+      histLen: this.histLen,
+      nHists: opts.maxDepth + 3,
+      threads,
+    });
+    this.hists = this.team.hists;
+    for (let i = this.hists.length - 1; i >= 0; i--) this.freeHists.push(i);
     this.activeFeatures = new Int32Array(this.d);
     this.nodeFeatures = new Int32Array(this.d);
     this.scratchL = new Float64Array(this.S);
@@ -115,10 +145,27 @@ export class HistTreeBuilder {
       const o = rows[i] * S;
       for (let c = 0; c < S; c++) sum[c] += gh[o + c];
     }
-    const hist = this.allocHist();
-    this.buildHist(hist, 0, count);
+    let hist = -1;
+    if (this.canSplit(0, sum[this.K], count)) {
+      hist = this.allocHist();
+      this.team.run(hist, -1, 0, count);
+    }
     this.growNode(root, 0, hist, sum);
     return this.snapshot();
+  }
+
+  /** Stops sharing work with the helper thread; call when done growing trees. */
+  release(): void {
+    this.team.release();
+  }
+
+  /** histogram chunks the helper thread built (statistics, tests) */
+  get helperChunks(): number {
+    return this.team.helperChunks;
+  }
+
+  private canSplit(depth: number, H: number, rows: number): boolean {
+    return depth < this.p.maxDepth && H >= this.p.minSplitHess && rows >= 2;
   }
 
   /** xgboost's prune: turn splits whose children are leaves and whose gain < gamma into leaves. */
@@ -142,13 +189,14 @@ export class HistTreeBuilder {
     return this.sums[depth * 2];
   }
 
-  private allocHist(): Float64Array {
+  /** a histogram slot; its content is garbage until a kernel run zeroes and fills it */
+  private allocHist(): number {
     const h = this.freeHists.pop();
-    if (h) {
-      h.fill(0);
-      return h;
-    }
-    return new Float64Array(this.histLen);
+    return h === undefined ? this.team.addLocal() : h;
+  }
+
+  private freeHist(h: number): void {
+    if (h >= 0) this.freeHists.push(h);
   }
 
   private ensureCapacity(c: number): void {
@@ -206,7 +254,8 @@ export class HistTreeBuilder {
     };
   }
 
-  private growNode(node: number, depth: number, hist: Float64Array, sum: Float64Array): void {
+  /** hist is the node's histogram slot, or -1 when the node cannot be split */
+  private growNode(node: number, depth: number, hist: number, sum: Float64Array): void {
     const { K, p } = this;
     const H = sum[K];
     this.hess[node] = H;
@@ -214,13 +263,13 @@ export class HistTreeBuilder {
 
     const s = this.start[node];
     const e = this.end[node];
-    if (depth >= p.maxDepth || H < p.minSplitHess || e - s < 2) {
-      this.freeHists.push(hist);
+    if (hist < 0 || !this.canSplit(depth, H, e - s)) {
+      this.freeHist(hist);
       return;
     }
-    const split = this.findSplit(hist, sum);
+    const split = this.findSplit(this.hists[hist], sum);
     if (split < 0) {
-      this.freeHists.push(hist);
+      this.freeHist(hist);
       return;
     }
     const f = this.bestFeature;
@@ -229,7 +278,7 @@ export class HistTreeBuilder {
     const mid = this.partition(s, e, f, bin, ml);
     if (mid === s || mid === e) {
       // can happen only through float noise in the subtracted histograms
-      this.freeHists.push(hist);
+      this.freeHist(hist);
       return;
     }
     this.feature[node] = f;
@@ -249,65 +298,57 @@ export class HistTreeBuilder {
     this.left[node] = l;
     this.right[node] = r;
 
-    const small = this.allocHist();
     const leftSmaller = mid - s <= e - mid;
-    if (leftSmaller) this.buildHist(small, s, mid);
-    else this.buildHist(small, mid, e);
-    const len = this.histLen;
-    for (let i = 0; i < len; i++) hist[i] -= small[i];
+    const splitL = this.canSplit(depth + 1, leftSum[this.K], mid - s);
+    const splitR = this.canSplit(depth + 1, rightSum[this.K], e - mid);
+    const needSmall = leftSmaller ? splitL : splitR;
+    const needLarge = leftSmaller ? splitR : splitL;
+    let small = -1;
+    let large = -1;
+    if (needSmall || needLarge) {
+      small = this.allocHist();
+      // the larger child's histogram is parent - smaller, in the parent's slot
+      if (needLarge) large = hist;
+      else this.freeHist(hist);
+      if (leftSmaller) this.team.run(small, large, s, mid);
+      else this.team.run(small, large, mid, e);
+      if (!needSmall) {
+        this.freeHist(small);
+        small = -1;
+      }
+    } else {
+      this.freeHist(hist);
+    }
     // children's sums live in per-depth buffers that deeper recursion reuses: copy them first
     const ls = leftSum.slice();
     const rs = rightSum.slice();
     if (leftSmaller) {
       this.growNode(l, depth + 1, small, ls);
-      this.growNode(r, depth + 1, hist, rs);
+      this.growNode(r, depth + 1, large, rs);
     } else {
       this.growNode(r, depth + 1, small, rs);
-      this.growNode(l, depth + 1, hist, ls);
+      this.growNode(l, depth + 1, large, ls);
     }
   }
 
-  private buildHist(hist: Float64Array, s: number, e: number): void {
-    const { rows, gh, d } = this;
-    const slots = this.bm.rowSlots;
-    if (this.S === 2) {
-      for (let i = s; i < e; i++) {
-        const r = rows[i];
-        const g = gh[2 * r];
-        const h = gh[2 * r + 1];
-        const base = r * d;
-        for (let f = 0; f < d; f++) {
-          const k = slots[base + f] << 1;
-          hist[k] += g;
-          hist[k + 1] += h;
-        }
-      }
-      return;
-    }
-    const S = this.S;
-    for (let i = s; i < e; i++) {
-      const r = rows[i];
-      const o = r * S;
-      const base = r * d;
-      for (let f = 0; f < d; f++) {
-        const k = slots[base + f] * S;
-        for (let c = 0; c < S; c++) hist[k + c] += gh[o + c];
-      }
-    }
-  }
+  private readonly goLeft = new Uint8Array(256);
 
+  /** Stable partition of rows[s..e) by the split, branch-free via a per-split bin table. */
   private partition(s: number, e: number, f: number, bin: number, missingLeft: boolean): number {
-    const { rows, tmp, n } = this;
+    const { rows, tmp, n, goLeft } = this;
     const col = this.bm.colBins;
     const miss = this.bm.nBins[f];
+    for (let b = 0; b <= miss; b++) goLeft[b] = b === miss ? (missingLeft ? 1 : 0) : b <= bin ? 1 : 0;
     const base = f * n;
     let l = s;
     let k = 0;
     for (let i = s; i < e; i++) {
       const r = rows[i];
-      const b = col[base + r];
-      if (b === miss ? missingLeft : b <= bin) rows[l++] = r;
-      else tmp[k++] = r;
+      const t = goLeft[col[base + r]];
+      rows[l] = r;
+      tmp[k] = r;
+      l += t;
+      k += 1 - t;
     }
     rows.set(tmp.subarray(0, k), l);
     return l;

@@ -10,6 +10,10 @@ import { addImportance, normaliseImportance, toTree } from './tree-convert.ts';
 import { checkCancelled, numClassesOf, type FitContext } from './context.ts';
 import { Rng } from './rng.ts';
 import type { Tree } from '../model-types.ts';
+import { defaultThreads } from './hist-pool.ts';
+
+/** n × d below which histograms stay on the training thread (a helper would cost more) */
+export const THREADED_MIN_CELLS = 400_000;
 
 type Objective = 'reg:squarederror' | 'binary:logistic' | 'multi:softmax';
 
@@ -36,12 +40,6 @@ export function fitXGBoost(task: Task, ds: Dataset, p: Hyperparams, ctx?: FitCon
   const k = task === 'classification' ? numClassesOf(y, ctx) : 1;
   const objective = objectiveFor(task, k, p.objective);
   const outputs = objective === 'multi:softmax' ? k : 1;
-  const nEst = numberParam(p, 'n_estimators');
-  const eta = numberParam(p, 'learning_rate');
-  const subsample = numberParam(p, 'subsample');
-  const colsample = numberParam(p, 'colsample_bytree');
-  const rng = new Rng(numberParam(p, 'random_state'));
-  const gamma = numberParam(p, 'gamma');
   const grow: GrowParams = {
     lambda: numberParam(p, 'reg_lambda'),
     alpha: numberParam(p, 'reg_alpha'),
@@ -54,7 +52,36 @@ export function fitXGBoost(task: Task, ds: Dataset, p: Hyperparams, ctx?: FitCon
   };
 
   const bm = binMatrix(x, computeCuts(x, numberParam(p, 'max_bin'), numberParam(p, 'random_state')));
-  const builder = new HistTreeBuilder(bm, 1);
+  const threads = ctx?.threads ?? (n * d >= THREADED_MIN_CELLS ? defaultThreads() : 1);
+  const builder = new HistTreeBuilder(bm, 1, { threads, maxDepth: grow.maxDepth });
+  try {
+    return boost(task, ds, p, ctx, builder, bm, grow, objective, outputs, k);
+  } finally {
+    builder.release();
+  }
+}
+
+function boost(
+  task: Task,
+  ds: Dataset,
+  p: Hyperparams,
+  ctx: FitContext | undefined,
+  builder: HistTreeBuilder,
+  bm: ReturnType<typeof binMatrix>,
+  grow: GrowParams,
+  objective: Objective,
+  outputs: number,
+  k: number,
+): TreeEnsembleModel {
+  const { x, y } = ds;
+  const n = x.rows;
+  const d = x.cols;
+  const nEst = numberParam(p, 'n_estimators');
+  const eta = numberParam(p, 'learning_rate');
+  const subsample = numberParam(p, 'subsample');
+  const colsample = numberParam(p, 'colsample_bytree');
+  const rng = new Rng(numberParam(p, 'random_state'));
+  const gamma = numberParam(p, 'gamma');
   const { gh, rows } = builder;
 
   const baseScore = new Float64Array(outputs);
