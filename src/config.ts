@@ -40,6 +40,8 @@ export interface Config {
   trainTimeout: number;
   /** run queued training jobs in this process */
   jobWorker: boolean;
+  /** HTTP worker processes (node:cluster) sharing the port and, split between them, the pool */
+  workers: number;
 }
 
 export class ConfigError extends Error {
@@ -117,6 +119,7 @@ export const OPTIONS: Option[] = [
   { key: 'embeddedPort', env: ['PGML_EMBEDDED_PORT'], parse: int(1, 65535), default: 54329, help: 'Port of the embedded PostgreSQL.' },
   { key: 'trainMaxRows', env: ['PGML_TRAIN_MAX_ROWS'], parse: int(1), default: 5_000_000, help: 'Largest relation training reads (400 above).' },
   { key: 'trainTimeout', env: ['PGML_TRAIN_TIMEOUT'], parse: int(1), default: 3600, help: 'Seconds a training may run before it is stopped and marked failed.' },
+  { key: 'workers', env: ['PGML_WORKERS'], parse: int(1, 64), default: 1, help: 'Worker processes serving HTTP on the same port; PGRST_DB_POOL is split between them.' },
   { key: 'jobWorker', env: ['PGML_JOB_WORKER'], parse: bool, default: true, help: 'Claim and run queued training jobs (pgml.jobs) in this process.' },
 ];
 

@@ -12,6 +12,7 @@ import { createDefaultRoles, EMBEDDED_AUTHENTICATOR_PASSWORD } from './db/bootst
 import { startEmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
 import { buildServer } from './server.ts';
+import cluster from 'node:cluster';
 
 function withUser(uri: string, user: string, password: string): string {
   const u = new URL(uri);
@@ -72,6 +73,7 @@ async function main(): Promise<void> {
     }
     throw e;
   }
+  if (cluster.isWorker) return serve(config);
   if (!config.dbUri) config = await prepareEmbedded(config);
   if (config.dbMigrate) {
     const admin = postgres(config.migrationDbUri ?? config.dbUri!, { max: 1, onnotice: () => {} });
@@ -85,6 +87,44 @@ async function main(): Promise<void> {
       await admin.end();
     }
   }
+  if (config.workers > 1) return superviseWorkers(config);
+  return serve(config);
+}
+
+/**
+ * Forks the HTTP workers. They share the listening port (node:cluster), each gets its share of
+ * the pool, and the resolved database settings (embedded URI, JWT secret) through the environment.
+ */
+function superviseWorkers(config: Config): void {
+  const perWorker = Math.max(1, Math.floor(config.dbPool / config.workers));
+  const env: Record<string, string> = {
+    PGRST_DB_URI: config.dbUri!,
+    PGRST_DB_POOL: String(perWorker),
+    PGML_MIGRATE: 'false',
+    ...(config.jwtSecret ? { PGRST_JWT_SECRET: config.jwtSecret } : {}),
+    ...(config.dbAnonRole ? { PGRST_DB_ANON_ROLE: config.dbAnonRole } : {}),
+  };
+  let stopping = false;
+  const fork = () => cluster.fork(env);
+  for (let i = 0; i < config.workers; i++) fork();
+  cluster.on('exit', (worker, code) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) void stopEmbedded?.().then(() => process.exit(0));
+      return;
+    }
+    console.error(`worker ${worker.process.pid} exited with code ${code}; starting another`);
+    fork();
+  });
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+async function serve(config: Config): Promise<void> {
   const app = await buildServer(config, { waitForDatabase: false });
   let shuttingDown = false;
   const shutdown = async (signal: string) => {
