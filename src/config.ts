@@ -42,6 +42,10 @@ export interface Config {
   jobWorker: boolean;
   /** HTTP worker processes (node:cluster) sharing the port and, split between them, the pool */
   workers: number;
+  /** aggregate functions in select= (PostgREST's db-aggregates-enabled) */
+  dbAggregatesEnabled: boolean;
+  /** refuse PATCH/DELETE without a filter, as pg-safeupdate does */
+  dbSafeUpdate: boolean;
 }
 
 export class ConfigError extends Error {
@@ -120,6 +124,8 @@ export const OPTIONS: Option[] = [
   { key: 'trainMaxRows', env: ['PGML_TRAIN_MAX_ROWS'], parse: int(1), default: 5_000_000, help: 'Largest relation training reads (400 above).' },
   { key: 'trainTimeout', env: ['PGML_TRAIN_TIMEOUT'], parse: int(1), default: 3600, help: 'Seconds a training may run before it is stopped and marked failed.' },
   { key: 'workers', env: ['PGML_WORKERS'], parse: int(1, 64), default: 1, help: 'Worker processes serving HTTP on the same port; PGRST_DB_POOL is split between them.' },
+  { key: 'dbAggregatesEnabled', env: ['PGRST_DB_AGGREGATES_ENABLED'], parse: bool, default: false, help: 'Allow count()/sum()/avg()/min()/max() in select (PostgREST 12).' },
+  { key: 'dbSafeUpdate', env: ['PGML_SAFE_UPDATE'], parse: bool, default: false, help: 'Refuse PATCH and DELETE without a filter (as pg-safeupdate).' },
   { key: 'jobWorker', env: ['PGML_JOB_WORKER'], parse: bool, default: true, help: 'Claim and run queued training jobs (pgml.jobs) in this process.' },
 ];
 
@@ -194,7 +200,7 @@ export function applyDbSettings(base: Config, settings: Record<string, string>):
   for (const [key, value] of Object.entries(settings)) {
     if (key.startsWith('pgrst.')) env[`PGRST_${key.slice(6).toUpperCase()}`] = value;
   }
-  const reloadable: (keyof Config)[] = ['dbAnonRole', 'dbMaxRows', 'dbPreRequest', 'dbSchemas', 'dbExtraSearchPath', 'jwtSecret', 'jwtAud', 'jwtRoleClaimKey'];
+  const reloadable: (keyof Config)[] = ['dbAnonRole', 'dbMaxRows', 'dbPreRequest', 'dbSchemas', 'dbExtraSearchPath', 'jwtSecret', 'jwtAud', 'jwtRoleClaimKey', 'dbAggregatesEnabled'];
   const next: Config = { ...base };
   for (const opt of OPTIONS) {
     if (!reloadable.includes(opt.key)) continue;

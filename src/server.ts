@@ -9,6 +9,7 @@ import healthRoutes from '../routes/health.ts';
 import openapiRoutes from '../routes/openapi.ts';
 import modelRoutes from '../routes/models.ts';
 import embedRoutes from '../routes/embed.ts';
+import tableRoutes from '../routes/tables.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -118,6 +119,7 @@ export async function buildServer(config: Config, opts: ServerOptions = {}): Pro
   await app.register(rpcRoutes);
   await app.register(embedRoutes);
   await app.register(modelRoutes);
+  await app.register(tableRoutes);
   await gateway.start({ waitForDatabase: opts.waitForDatabase ?? true });
   return app;
 }

@@ -187,6 +187,16 @@ describe('return shapes', () => {
     expect(aliasCast.json()).toEqual([{ num: '1' }]);
   });
 
+  it('typed filters give the same answer when the statement is prepared and reused', async () => {
+    await db.admin.unsafe(`create function flags() returns table(id int, ok boolean, meta jsonb) language sql stable as $$ values (1, true, '{"k":1}'::jsonb), (2, false, '{"k":2}'::jsonb) $$;
+      grant execute on function flags() to anon; notify pgrst, 'reload schema';`).simple();
+    await app.gateway.reloadSchema();
+    for (let i = 0; i < 4; i++) {
+      expect((await app.inject('/rpc/flags?ok=eq.true&select=id')).json(), `run ${i}`).toEqual([{ id: 1 }]);
+      expect((await app.inject('/rpc/flags?meta->>k=eq.2&select=id')).json(), `run ${i}`).toEqual([{ id: 2 }]);
+    }
+  });
+
   it('POST also takes filters from the query string', async () => {
     const res = await post('/rpc/items?id=eq.2', { n: 5 });
     expect(res.json()).toEqual([{ id: 2, label: 'item2' }]);

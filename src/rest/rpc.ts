@@ -218,7 +218,8 @@ export function planRpc(snapshot: Snapshot, req: RpcRequest): RpcPlan {
 
   const scalar = ret.kind !== 'composite';
   const source = scalar ? `${call} as ${ident(SOURCE)}(pgrst_scalar)` : `${call} as ${ident(SOURCE)}`;
-  const where = filters.length ? ' where ' + filters.map((f) => filterSql(SOURCE, f, params)).join(' and ') : '';
+  const typeOf = (name: string) => columns!.find((c) => c.name === name)!.type;
+  const where = filters.length ? ' where ' + filters.map((f) => filterSql(SOURCE, f, params, typeOf(f.column))).join(' and ') : '';
   const page = `${limit !== undefined ? ` limit ${limit}` : ''}${offset ? ` offset ${offset}` : ''}`;
   const columnsSql = scalar ? `${ident(SOURCE)}.pgrst_scalar` : selectList(fn, columns, select);
   const counted = req.prefer.count !== undefined && isSet;

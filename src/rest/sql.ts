@@ -29,27 +29,34 @@ export function columnExpr(table: string, column: string, jsonPath: [string, str
 
 const COMPARISON: Record<string, string> = { eq: '=', neq: '<>', gt: '>', gte: '>=', lt: '<', lte: '<=' };
 
-export function filterSql(table: string, f: Filter, params: Params): string {
+/**
+ * One filter as SQL. Values are bound as text and cast to the column's type: an untyped
+ * parameter would be re-encoded by postgres.js with the type PostgreSQL inferred once the
+ * statement is prepared ('true' for a boolean became 'f').
+ */
+export function filterSql(table: string, f: Filter, params: Params, columnType: string): string {
   const col = columnExpr(table, f.column, f.jsonPath);
+  const type = f.jsonPath.length === 0 ? columnType : f.jsonPath[f.jsonPath.length - 1][0] === '->>' ? 'text' : 'jsonb';
+  const value = (v: string) => `${params.add(v)}::text::${type}`;
   let cond: string;
   switch (f.op) {
     case 'in': {
       const list = f.value as string[];
-      cond = list.length === 0 ? 'false' : `${col} in (${list.map((v) => params.add(v)).join(', ')})`;
+      cond = list.length === 0 ? 'false' : `${col} in (${list.map(value).join(', ')})`;
       break;
     }
     case 'is':
       cond = `${col} is ${f.value === 'not_null' ? 'not null' : (f.value as string)}`;
       break;
     case 'isdistinct':
-      cond = `${col} is distinct from ${params.add(f.value)}`;
+      cond = `${col} is distinct from ${value(f.value as string)}`;
       break;
     case 'like':
     case 'ilike':
-      cond = `${col} ${f.op} ${params.add((f.value as string).replace(/\*/g, '%'))}`;
+      cond = `${col}::text ${f.op} ${params.add((f.value as string).replace(/\*/g, '%'))}::text`;
       break;
     default:
-      cond = `${col} ${COMPARISON[f.op]} ${params.add(f.value)}`;
+      cond = `${col} ${COMPARISON[f.op]} ${value(f.value as string)}`;
   }
   return f.negate ? `not (${cond})` : cond;
 }

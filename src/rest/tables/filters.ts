@@ -20,37 +20,56 @@ export function arrayLiteral(values: string[]): string {
 
 const likePattern = (v: string) => v.replace(/\*/g, '%');
 
-export function conditionSql(expr: string, columnType: string | undefined, f: Filter, params: Params): string {
+/** A type name from the schema cache usable in a cast: char/bit without a length would mean length 1. */
+export function castType(type: string): string {
+  return type.replace(/^character(?=(\[\])*$)/, 'bpchar').replace(/^bit(?=(\[\])*$)/, 'varbit');
+}
+
+/** The type of `column->a->>b` given the column's type. */
+export function exprType(columnType: string, jsonPath: JsonPath): string {
+  return jsonPath.length === 0 ? columnType : jsonPath[jsonPath.length - 1][0] === '->>' ? 'text' : columnType;
+}
+
+/**
+ * Values are bound as text and cast to the compared expression's type: postgres.js would otherwise
+ * serialise a string for the type PostgreSQL inferred (a boolean 'true' as 'f', a jsonb string quoted).
+ */
+export function conditionSql(expr: string, type: string, f: Filter, params: Params): string {
   let cond: string;
   const v = f.value;
+  const T = castType(type);
+  const typed = (value: string, t = T) => `${params.add(value)}::text::${t}`;
+  const arrayOf = T.endsWith('[]') ? T : `${T}[]`;
   switch (f.op) {
     case 'in': {
       const list = v as string[];
-      cond = list.length === 0 ? 'false' : `${expr} = any(${params.add(arrayLiteral(list))})`;
+      cond = list.length === 0 ? 'false' : `${expr} = any(${typed(arrayLiteral(list), arrayOf)})`;
       break;
     }
     case 'is':
       cond = `${expr} is ${v === 'not_null' ? 'not null' : v === 'true' ? 'true' : v === 'false' ? 'false' : v === 'unknown' ? 'unknown' : 'null'}`;
       break;
     case 'isdistinct':
-      cond = `${expr} is distinct from ${params.add(v)}`;
+      cond = `${expr} is distinct from ${typed(v as string)}`;
       break;
     case 'fts':
     case 'plfts':
     case 'phfts':
     case 'wfts': {
-      const lang = f.language ? `${params.add(f.language)}::regconfig, ` : '';
-      const doc = columnType === 'tsvector' ? expr : `to_tsvector(${lang}${expr})`;
-      cond = `${doc} @@ ${TSQUERY[f.op]}(${lang}${params.add(v)})`;
+      const lang = f.language ? `${typed(f.language, 'regconfig')}, ` : '';
+      const doc = type === 'tsvector' ? expr : `to_tsvector(${lang}${expr})`;
+      cond = `${doc} @@ ${TSQUERY[f.op]}(${lang}${typed(v as string, 'text')})`;
       break;
     }
     default:
       if (f.op in RANGE) {
-        cond = `${expr} ${RANGE[f.op]} ${params.add(v)}`;
+        cond = `${expr} ${RANGE[f.op]} ${typed(v as string)}`;
       } else {
         const text = v as string;
+        const pattern = f.op === 'like' || f.op === 'ilike' || f.op === 'match' || f.op === 'imatch';
         const value = f.op === 'like' || f.op === 'ilike' ? likePattern(text) : text;
-        cond = f.modifier ? `${expr} ${COMPARE[f.op]} ${f.modifier}(${params.add(value)})` : `${expr} ${COMPARE[f.op]} ${params.add(value)}`;
+        const t = pattern ? 'text' : T;
+        cond = f.modifier ? `${expr} ${COMPARE[f.op]} ${f.modifier}(${typed(value, t.endsWith('[]') ? t : `${t}[]`)})` : `${expr} ${COMPARE[f.op]} ${typed(value, t)}`;
       }
   }
   return f.negate ? `not (${cond})` : cond;
