@@ -40,6 +40,8 @@ export interface Config {
   trainTimeout: number;
   /** run queued training jobs in this process */
   jobWorker: boolean;
+  /** seconds without a heartbeat after which a running job is retried (once) or failed */
+  jobStaleSeconds: number;
   /** HTTP worker processes (node:cluster) sharing the port and, split between them, the pool */
   workers: number;
   /** aggregate functions in select= (PostgREST's db-aggregates-enabled) */
@@ -126,6 +128,7 @@ export const OPTIONS: Option[] = [
   { key: 'workers', env: ['PGML_WORKERS'], parse: int(1, 64), default: 1, help: 'Worker processes serving HTTP on the same port; PGRST_DB_POOL is split between them.' },
   { key: 'dbAggregatesEnabled', env: ['PGRST_DB_AGGREGATES_ENABLED'], parse: bool, default: false, help: 'Allow count()/sum()/avg()/min()/max() in select (PostgREST 12).' },
   { key: 'dbSafeUpdate', env: ['PGML_SAFE_UPDATE'], parse: bool, default: false, help: 'Refuse PATCH and DELETE without a filter (as pg-safeupdate).' },
+  { key: 'jobStaleSeconds', env: ['PGML_JOB_STALE_SECONDS'], parse: int(1, 86400), default: 60, help: 'Seconds without a heartbeat before a running job is retried once by another replica, then failed.' },
   { key: 'jobWorker', env: ['PGML_JOB_WORKER'], parse: bool, default: true, help: 'Claim and run queued training jobs (pgml.jobs) in this process.' },
 ];
 

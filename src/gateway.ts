@@ -134,6 +134,8 @@ export class Gateway {
       sql: this.pool.sql,
       contextFor: (role, id) => this.contextForRole(role, `/models/jobs/${id}`),
       log: this.log,
+      staleSeconds: this.config.jobStaleSeconds,
+      pollMs: Math.min(5000, this.config.jobStaleSeconds * 500),
     });
     await this.jobWorker.start();
   }

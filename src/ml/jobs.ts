@@ -52,6 +52,7 @@ export interface JobWorkerOptions {
   contextFor(role: string, jobId: number): CallerContext;
   log: { info(o: unknown, m?: string): void; error(o: unknown, m?: string): void };
   pollMs?: number;
+  staleSeconds?: number;
 }
 
 /** Claims and runs queued jobs one at a time. */
@@ -93,7 +94,7 @@ export class JobWorker {
     while (!this.stopped) {
       let claimed;
       try {
-        claimed = await this.o.sql`select id::int, owner from pgml.claim_job(${this.id})`;
+        claimed = await this.o.sql`select id::int, owner from pgml.claim_job(${this.id}, make_interval(secs => ${this.o.staleSeconds ?? 60}))`;
       } catch (e) {
         this.o.log.error({ err: e }, 'claiming a job failed');
         return;
