@@ -44,6 +44,8 @@ export interface Config {
   jobStaleSeconds: number;
   /** HTTP worker processes (node:cluster) sharing the port and, split between them, the pool */
   workers: number;
+  /** separate port for /metrics, /live, /ready (PostgREST's admin server); unset = on the main port */
+  adminPort?: number;
   /** aggregate functions in select= (PostgREST's db-aggregates-enabled) */
   dbAggregatesEnabled: boolean;
   /** refuse PATCH/DELETE without a filter, as pg-safeupdate does */
@@ -126,6 +128,7 @@ export const OPTIONS: Option[] = [
   { key: 'trainMaxRows', env: ['PGML_TRAIN_MAX_ROWS'], parse: int(1), default: 5_000_000, help: 'Largest relation training reads (400 above).' },
   { key: 'trainTimeout', env: ['PGML_TRAIN_TIMEOUT'], parse: int(1), default: 3600, help: 'Seconds a training may run before it is stopped and marked failed.' },
   { key: 'workers', env: ['PGML_WORKERS'], parse: int(1, 64), default: 1, help: 'Worker processes serving HTTP on the same port; PGRST_DB_POOL is split between them.' },
+  { key: 'adminPort', env: ['PGRST_ADMIN_SERVER_PORT', 'PGML_ADMIN_PORT'], parse: int(1, 65535), help: 'Serve /metrics, /live and /ready on this port (and /metrics not on the main port).' },
   { key: 'dbAggregatesEnabled', env: ['PGRST_DB_AGGREGATES_ENABLED'], parse: bool, default: false, help: 'Allow count()/sum()/avg()/min()/max() in select (PostgREST 12).' },
   { key: 'dbSafeUpdate', env: ['PGML_SAFE_UPDATE'], parse: bool, default: false, help: 'Refuse PATCH and DELETE without a filter (as pg-safeupdate).' },
   { key: 'jobStaleSeconds', env: ['PGML_JOB_STALE_SECONDS'], parse: int(1, 86400), default: 60, help: 'Seconds without a heartbeat before a running job is retried once by another replica, then failed.' },

@@ -11,6 +11,7 @@ import { PgEmbeddingCache } from './embed/pg-cache.ts';
 import type { CallerContext } from './db/as-caller.ts';
 import { searchPath } from './rest/context.ts';
 import { BridgeNotices } from './bridge/calls.ts';
+import { Metrics } from './metrics.ts';
 
 export interface Logger {
   info(obj: unknown, msg?: string): void;
@@ -27,6 +28,13 @@ export class Gateway {
   private listener: ReloadListener | null = null;
   readonly models = new ModelCache();
   readonly bridgeNotices = new BridgeNotices();
+  readonly metrics: Metrics = new Metrics({
+    pool: () => this.pool.stats,
+    schemaReloads: () => this.cache.reloads,
+    modelsCached: () => ({ count: this.models.size, bytes: this.models.bytes }),
+    embeddingCache: () => ({ hits: PgEmbeddingCache.hits, misses: PgEmbeddingCache.misses }),
+    embeddingBatches: () => (this.embedderInstance?.loaded() ?? []).map((m) => ({ model: m.name, ...m.batches })),
+  });
   jobWorker: JobWorker | null = null;
   readonly embedConfig: EmbedConfig = embedConfigFromEnv();
   private embedderInstance: Embedder | null = null;
@@ -39,12 +47,17 @@ export class Gateway {
     this.config = baseConfig;
     this.pool = new Pool({
       onNotice: this.bridgeNotices.onNotice,
+      onAcquisitionTimeout: () => this.metrics.poolTimeouts.inc(),
       uri: baseConfig.dbUri,
       max: baseConfig.dbPool,
       acquisitionTimeout: baseConfig.dbPoolAcquisitionTimeout * 1000,
       prepare: baseConfig.dbPreparedStatements,
     });
     this.cache = new SchemaCache(this.pool.sql, () => this.config.dbSchemas);
+    this.models.onLoad = (s) => {
+      this.metrics.modelLoads.inc();
+      this.metrics.modelLoadSeconds.observe(s);
+    };
   }
 
   /** Loads config and schema cache; if the database is not reachable yet, keeps retrying in the background. */
@@ -110,7 +123,7 @@ export class Gateway {
   }
 
   get ml(): MlDeps {
-    return { pool: this.pool, models: this.models, limits: { maxRows: this.config.trainMaxRows, timeoutMs: this.config.trainTimeout * 1000 } };
+    return { pool: this.pool, models: this.models, limits: { maxRows: this.config.trainMaxRows, timeoutMs: this.config.trainTimeout * 1000 }, metrics: this.metrics };
   }
 
   /** A caller context for work done on behalf of a role outside an HTTP request (queued jobs). */

@@ -11,7 +11,7 @@ import { ConfigError, helpText, loadConfig, type Config } from './config.ts';
 import { createDefaultRoles, EMBEDDED_AUTHENTICATOR_PASSWORD } from './db/bootstrap.ts';
 import { startEmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
-import { buildServer } from './server.ts';
+import { buildAdminServer, buildServer } from './server.ts';
 import cluster from 'node:cluster';
 
 function withUser(uri: string, user: string, password: string): string {
@@ -144,6 +144,12 @@ async function serve(config: Config): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   await app.listen({ host: config.serverHost, port: config.serverPort });
+  // with PGML_WORKERS the first worker serves the admin port (its own metrics)
+  if (config.adminPort !== undefined && (!cluster.isWorker || cluster.worker?.id === 1)) {
+    const admin = await buildAdminServer(app);
+    app.addHook('onClose', async () => admin.close());
+    await admin.listen({ host: config.serverHost, port: config.adminPort });
+  }
 }
 
 main().catch((e) => {

@@ -9,6 +9,7 @@ import healthRoutes from '../routes/health.ts';
 import openapiRoutes from '../routes/openapi.ts';
 import modelRoutes from '../routes/models.ts';
 import embedRoutes from '../routes/embed.ts';
+import metricsRoutes from '../routes/metrics.ts';
 import tableRoutes from '../routes/tables.ts';
 
 declare module 'fastify' {
@@ -75,6 +76,15 @@ function frameworkError(err: { code?: string; statusCode?: number; message: stri
   return apiError(500, 'PGML500', 'Internal server error', err.message);
 }
 
+/** PostgREST's admin server: /metrics, /live, /ready on their own port, sharing the gateway. */
+export async function buildAdminServer(main: FastifyInstance): Promise<FastifyInstance> {
+  const admin = Fastify({ logger: false });
+  admin.decorate('gateway', main.gateway);
+  await admin.register(healthRoutes);
+  await admin.register(metricsRoutes);
+  return admin;
+}
+
 export async function buildServer(config: Config, opts: ServerOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ?? { level: config.logLevel },
@@ -101,7 +111,7 @@ export async function buildServer(config: Config, opts: ServerOptions = {}): Pro
     sendApiError(reply, apiError(404, 'PGRST125', 'Invalid path specified in request URL', `${request.method} ${request.url.split('?')[0]} is not an endpoint`, 'See GET / for the OpenAPI description of this API')),
   );
   app.addHook('onRequest', async (request, reply) => {
-    if (request.url === '/live' || request.url === '/ready') return;
+    if (request.url === '/live' || request.url === '/ready' || request.url === '/metrics') return;
     if (!gateway.cache.ready) {
       const err = apiError(503, 'PGRST002', 'Could not query the database for the schema cache. Retrying.', null, null);
       err.headers['Retry-After'] = '1';
@@ -112,9 +122,15 @@ export async function buildServer(config: Config, opts: ServerOptions = {}): Pro
   app.addHook('onSend', async (_request, reply) => {
     if (gateway.draining) reply.header('connection', 'close');
   });
+  app.addHook('onResponse', async (request, reply) => {
+    const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
+    gateway.metrics.httpRequests.inc(labels);
+    gateway.metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+  });
   app.addHook('onClose', async () => gateway.close());
 
   await app.register(healthRoutes);
+  if (config.adminPort === undefined) await app.register(metricsRoutes);
   await app.register(openapiRoutes);
   await app.register(rpcRoutes);
   await app.register(embedRoutes);

@@ -6,16 +6,19 @@ import { apiError } from '../rest/errors.ts';
 import type { ModelCache } from '../ml/serving.ts';
 import { featuresToRow, predictRows } from '../ml/serving.ts';
 import { realArrayLiteral, type BridgeCall } from './calls.ts';
+import type { Metrics } from '../metrics.ts';
 
 const EMBED_CHUNK = 512;
 
 export interface BridgeDeps {
+  metrics?: Metrics;
   pool: Pool;
   models: ModelCache;
   embedderFor(ctx: CallerContext): Embedder;
 }
 
 export async function computeCalls(deps: BridgeDeps, ctx: CallerContext, calls: BridgeCall[], results: Map<string, string>): Promise<void> {
+  for (const c of calls) deps.metrics?.bridgeCalls.inc({ fn: c.fn });
   const embeds = new Map<string, Extract<BridgeCall, { fn: 'embed' }>[]>();
   const predicts = new Map<number, Extract<BridgeCall, { fn: 'predict' | 'predict_proba' }>[]>();
   for (const c of calls) {

@@ -35,6 +35,7 @@ export async function runBridged(deps: BridgeDeps, notices: BridgeNotices, ctx: 
     // a statement can fail because a stub answered NULL (a NOT NULL column, a strict check):
     // with calls reported, that attempt was provisional like any other
     if (calls.length === 0) {
+      if (round > 1) deps.metrics?.bridgeRounds.observe(round);
       if (failure) throw failure;
       return rows!;
     }

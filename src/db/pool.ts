@@ -8,6 +8,7 @@ export interface PoolOptions {
   prepare: boolean;
   applicationName?: string;
   onNotice?: (notice: { message?: string; detail?: string }) => void;
+  onAcquisitionTimeout?: () => void;
 }
 
 /** The pool could not hand out a connection in time: PostgREST's 504 PGRST003. */
@@ -87,6 +88,7 @@ export class Pool {
         if (started) return;
         timedOut = true;
         this.waiting--;
+        this.options.onAcquisitionTimeout?.();
         work.catch(() => {});
         reject(new PoolTimeoutError(this.options.acquisitionTimeout));
       }, this.options.acquisitionTimeout);

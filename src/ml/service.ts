@@ -15,7 +15,8 @@ import { importOnnx } from './onnx/import.ts';
 import type { PreprocessSpec } from './preprocess.ts';
 import { readRelation } from './relation.ts';
 import { featuresToRow, predictRows, type ModelCache } from './serving.ts';
-import { trainInWorker } from './trainer.ts';
+import { TrainingCancelled, trainInWorker } from './trainer.ts';
+import type { Metrics } from '../metrics.ts';
 
 export interface MlLimits {
   maxRows: number;
@@ -26,6 +27,7 @@ export interface MlDeps {
   pool: Pool;
   models: ModelCache;
   limits: MlLimits;
+  metrics?: Metrics;
 }
 
 export interface TrainRequest {
@@ -104,6 +106,11 @@ export async function train(deps: MlDeps, ctx: CallerContext, req: TrainRequest,
   opts.onModel?.(prepared.modelId);
 
   let output;
+  const started = performance.now();
+  const recordTraining = (status: string) => {
+    deps.metrics?.trainingJobs.inc({ status });
+    deps.metrics?.trainingSeconds.observe({ status }, (performance.now() - started) / 1000);
+  };
   try {
     output = await trainInWorker(
       {
@@ -118,9 +125,11 @@ export async function train(deps: MlDeps, ctx: CallerContext, req: TrainRequest,
       { signal: opts.signal, timeoutMs: deps.limits.timeoutMs, onProgress: opts.onProgress },
     );
   } catch (e) {
+    recordTraining(e instanceof TrainingCancelled ? 'cancelled' : 'failed');
     await withCaller(deps.pool, ctx, { readOnly: false }, (tx) => tx`update pgml.models set status = 'failed', error = ${(e as Error).message} where id = ${prepared.modelId}`).catch(() => {});
     throw e;
   }
+  recordTraining('succeeded');
 
   return withCaller(deps.pool, ctx, { readOnly: false }, async (tx) => {
     const { project, modelId } = prepared;
@@ -242,7 +251,11 @@ export async function predict(deps: MlDeps, ctx: CallerContext, name: string, bo
     throw new MLInputError('send {"features": [...]}, {"features": [[...], ...]} or {"rows": [{column: value}, ...]}');
   }
   if (rows.length === 0) throw new MLInputError('no rows to predict');
+  const t0 = performance.now();
   const out = await predictRows(model, rows);
+  deps.metrics?.predictionDuration.observe({ project: name }, (performance.now() - t0) / 1000);
+  deps.metrics?.predictions.inc({ project: name, model_id: model.id }, rows.length);
+  deps.metrics?.predictionBatchRows.observe(rows.length);
   const label = (i: number) => {
     if (meta.task === 'classification') return meta.classes ? meta.classes[out.values[i]] : out.values[i];
     return out.values[i];

@@ -31,7 +31,16 @@ export class ModelCache {
   private entries = new Map<string, LoadedModel>();
   loads = 0;
 
+  /** called with the seconds each artifact load took (metrics) */
+  onLoad: ((seconds: number) => void) | null = null;
+
   constructor(private readonly capacity = 64) {}
+
+  get bytes(): number {
+    let n = 0;
+    for (const m of this.entries.values()) n += m.onnx.byteLength;
+    return n;
+  }
 
   async get(tx: TransactionSql, modelId: string): Promise<LoadedModel> {
     const hit = this.entries.get(modelId);
@@ -40,6 +49,7 @@ export class ModelCache {
       this.entries.set(modelId, hit);
       return hit;
     }
+    const started = performance.now();
     // read as the caller: RLS on pgml.files still decides
     const rows = await tx`select m.metadata, f.path, f.data from pgml.models m join pgml.files f on f.model_id = m.id where m.id = ${modelId} and f.path in ('model.json', 'model.onnx')`;
     const onnx = rows.find((r) => r.path === 'model.onnx');
@@ -57,6 +67,7 @@ export class ModelCache {
       out: new Float64Array(native ? outputWidth(native) : 1),
     };
     this.loads++;
+    this.onLoad?.((performance.now() - started) / 1000);
     this.entries.set(modelId, loaded);
     if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
     return loaded;
