@@ -1,87 +1,27 @@
 /**
- * Minimal ONNX protobuf writer: just the ModelProto subset needed to emit an
- * inference graph with initializers. Field numbers follow onnx/onnx.proto.
+ * The BERT builder's view of ONNX: attributes given by name in a record, a graph spec encoded
+ * to bytes. A thin layer over src/ml/onnx/proto.ts, the project's one ONNX schema.
  */
-import protobuf from 'protobufjs';
+import {
+  AttrType,
+  DataType as ProtoDataType,
+  encodeModel as encodeProto,
+  floatTensor as protoFloatTensor,
+  node as protoNode,
+  valueInfo,
+  type AttributeProto,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
+} from '../ml/onnx/proto.ts';
 
-const SCHEMA = `
-syntax = "proto2";
-package onnx;
-message OperatorSetIdProto { optional string domain = 1; optional int64 version = 2; }
-message TensorProto {
-  repeated int64 dims = 1;
-  optional int32 data_type = 2;
-  optional string name = 8;
-  optional bytes raw_data = 9;
-}
-message AttributeProto {
-  optional string name = 1;
-  optional float f = 2;
-  optional int64 i = 3;
-  optional bytes s = 4;
-  optional TensorProto t = 5;
-  repeated float floats = 7;
-  repeated int64 ints = 8;
-  optional int32 type = 20;
-}
-message NodeProto {
-  repeated string input = 1;
-  repeated string output = 2;
-  optional string name = 3;
-  optional string op_type = 4;
-  repeated AttributeProto attribute = 5;
-  optional string domain = 7;
-}
-message TensorShapeProto {
-  message Dimension { optional int64 dim_value = 1; optional string dim_param = 2; }
-  repeated Dimension dim = 1;
-}
-message TypeProto {
-  message Tensor { optional int32 elem_type = 1; optional TensorShapeProto shape = 2; }
-  optional Tensor tensor_type = 1;
-}
-message ValueInfoProto { optional string name = 1; optional TypeProto type = 2; }
-message GraphProto {
-  repeated NodeProto node = 1;
-  optional string name = 2;
-  repeated TensorProto initializer = 5;
-  repeated ValueInfoProto input = 11;
-  repeated ValueInfoProto output = 12;
-}
-message ModelProto {
-  optional int64 ir_version = 1;
-  optional string producer_name = 2;
-  optional string producer_version = 3;
-  optional GraphProto graph = 7;
-  repeated OperatorSetIdProto opset_import = 8;
-}
-`;
+export const DataType = { FLOAT: ProtoDataType.FLOAT, INT32: ProtoDataType.INT32, INT64: ProtoDataType.INT64 } as const;
 
-const root = protobuf.parse(SCHEMA, { keepCase: true }).root;
-const ModelProto = root.lookupType('onnx.ModelProto');
-
-/** TensorProto.DataType values. */
-export const DataType = { FLOAT: 1, INT32: 6, INT64: 7 } as const;
-type DataTypeValue = (typeof DataType)[keyof typeof DataType];
-
-/** AttributeProto.AttributeType values. */
-const AttrType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7 } as const;
-
-export interface Tensor {
-  name: string;
-  dims: number[];
-  data_type: DataTypeValue;
-  raw_data: Uint8Array;
-}
-
-/** A typed attribute value; build with `attr.int(...)`, `attr.ints(...)`, ... */
-export type Attr =
-  | { type: typeof AttrType.FLOAT; f: number }
-  | { type: typeof AttrType.INT; i: number }
-  | { type: typeof AttrType.STRING; s: Uint8Array }
-  | { type: typeof AttrType.TENSOR; t: Tensor }
-  | { type: typeof AttrType.FLOATS; floats: number[] }
-  | { type: typeof AttrType.INTS; ints: number[] };
+export type Tensor = TensorProto;
+export type Node = NodeProto;
+export type ValueInfo = ValueInfoProto;
+/** An attribute value without its name; build with `attr.int(...)`, `attr.ints(...)`, ... */
+export type Attr = Omit<AttributeProto, 'name'>;
 
 export const attr = {
   float: (f: number): Attr => ({ type: AttrType.FLOAT, f }),
@@ -92,40 +32,20 @@ export const attr = {
   ints: (ints: number[]): Attr => ({ type: AttrType.INTS, ints }),
 };
 
-export interface Node {
-  op_type: string;
-  input: string[];
-  output: string[];
-  name: string;
-  attribute: (Attr & { name: string })[];
-}
-
-export interface ValueInfo {
-  name: string;
-  type: { tensor_type: { elem_type: number; shape: { dim: ({ dim_value: number } | { dim_param: string })[] } } };
-}
-
-function bytesOf(view: ArrayBufferView): Uint8Array {
-  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-}
-
 export function floatTensor(name: string, dims: number[], data: Float32Array): Tensor {
-  return { name, dims, data_type: DataType.FLOAT, raw_data: bytesOf(data) };
+  return protoFloatTensor(name, dims, data);
 }
 
 export function int64Tensor(name: string, dims: number[], data: number[]): Tensor {
-  return { name, dims, data_type: DataType.INT64, raw_data: bytesOf(BigInt64Array.from(data.map(BigInt))) };
+  const raw = BigInt64Array.from(data.map(BigInt));
+  return { name, dims, data_type: DataType.INT64, raw_data: new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) };
 }
 
 export function node(op_type: string, input: string[], output: string[], attrs: Record<string, Attr> = {}): Node {
-  const attribute = Object.entries(attrs).map(([name, a]) => ({ name, ...a }));
-  return { op_type, input, output, name: `${op_type}_${output[0]}`, attribute };
+  return protoNode(op_type, input, output, Object.entries(attrs).map(([name, a]) => ({ name, ...a })));
 }
 
-export function tensorValueInfo(name: string, elemType: number, dims: (number | string)[]): ValueInfo {
-  const dim = dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d }));
-  return { name, type: { tensor_type: { elem_type: elemType, shape: { dim } } } };
-}
+export const tensorValueInfo = valueInfo;
 
 export interface GraphSpec {
   name: string;
@@ -137,12 +57,11 @@ export interface GraphSpec {
 }
 
 export function encodeModel(g: GraphSpec): Uint8Array {
-  const msg = ModelProto.fromObject({
+  return encodeProto({
     ir_version: 8,
     producer_name: 'pgml-gateway',
     producer_version: '0.1.0',
     opset_import: [{ domain: '', version: g.opset }],
     graph: { name: g.name, node: g.nodes, initializer: g.initializers, input: g.inputs, output: g.outputs },
   });
-  return ModelProto.encode(msg).finish();
 }
