@@ -251,7 +251,12 @@ describe('asynchronous training', () => {
   it('/rpc stays responsive while a large model trains (training runs in a worker thread)', async () => {
     const training = post('/models/train', { project_name: 'big', task: 'regression', relation_name: 'housing', y_column_name: 'median_house_value', algorithm: 'xgboost', hyperparams: { n_estimators: 300, max_depth: 8 }, preprocess: { total_bedrooms: { impute: 'mean' }, ocean_proximity: { encode: 'one_hot' } } }, alice);
     let done = false;
-    void training.then(() => (done = true));
+    const started = performance.now();
+    let trainingMs = 0;
+    void training.then(() => {
+      done = true;
+      trainingMs = performance.now() - started;
+    });
     await new Promise((r) => setTimeout(r, 300));
     const latencies: number[] = [];
     while (!done && latencies.length < 200) {
@@ -263,7 +268,8 @@ describe('asynchronous training', () => {
     expect((await training).statusCode).toBe(200);
     expect(latencies.length).toBeGreaterThan(5);
     latencies.sort((a, b) => a - b);
-    // the event loop is never held by training: even the slowest ping is far below the training time
-    expect(latencies[latencies.length - 1]).toBeLessThan(250);
+    // Training on the event loop would stall a ping for (most of) the training. Off it, even the
+    // slowest ping is a small fraction of the training time, however loaded the machine is.
+    expect(latencies[latencies.length - 1]).toBeLessThan(Math.min(2000, trainingMs / 4));
   });
 });
