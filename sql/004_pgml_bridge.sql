@@ -15,11 +15,22 @@ create or replace function pgml._bridge_id() returns text language sql stable as
   select nullif(current_setting('pgml.bridge_id', true), '')
 $$;
 
+-- Results supplied by the gateway live in a temp table with a random per-transaction name
+-- (pgml.bridge_table), created by the connecting role before the role switch and dropped at
+-- commit. Only a temp table of this session owned by the session user (the gateway's login role)
+-- is trusted: a tenant cannot create one, so it cannot plant or read another tenant's results.
 create or replace function pgml._supplied(k text) returns text language plpgsql stable as $$
-declare v text;
+declare
+  t text := nullif(current_setting('pgml.bridge_table', true), '');
+  v text;
 begin
-  if to_regclass('pg_temp.pgml_bridge_results') is null then return null; end if;
-  execute 'select value from pg_temp.pgml_bridge_results where key = $1' into v using k;
+  if t is null then return null; end if;
+  if not exists (select 1 from pg_catalog.pg_class c
+                 where c.relname = t and c.relnamespace = pg_catalog.pg_my_temp_schema()
+                   and c.relowner = (select r.oid from pg_catalog.pg_roles r where r.rolname = session_user)) then
+    return null;
+  end if;
+  execute format('select value from pg_temp.%I where key = $1', t) into v using k;
   return v;
 end $$;
 
@@ -286,19 +297,19 @@ end $$;
 
 create or replace function pgml.predict_batch(project_name text, features real[]) returns setof real language plpgsql stable as $$
 declare
-  id bigint := pgml._require_model(project_name);
+  mid bigint := pgml._require_model(project_name);
   width int;
   n int;
   i int;
 begin
-  select (sql_model->>'raw_width')::int into width from pgml.models where pgml.models.id = id;
-  if width is null then select num_features into width from pgml.models where pgml.models.id = id; end if;
+  select (m.sql_model->>'raw_width')::int into width from pgml.models m where m.id = mid;
+  if width is null then select m.num_features into width from pgml.models m where m.id = mid; end if;
   if cardinality(features) % width <> 0 then
     raise exception 'predict_batch: % features is not a multiple of the model width %', cardinality(features), width using errcode = '22023';
   end if;
   n := cardinality(features) / width;
   for i in 0 .. n - 1 loop
-    return next pgml.predict(id, features[i * width + 1 : (i + 1) * width]);
+    return next pgml.predict(mid, features[i * width + 1 : (i + 1) * width]);
   end loop;
 end $$;
 

@@ -42,8 +42,12 @@ export class Gateway {
   private closed = false;
   draining = false;
 
+  /** the role the pool logs in as (PostgREST's authenticator) */
+  readonly sessionRole: string;
+
   constructor(readonly baseConfig: Config, private readonly log: Logger) {
     if (!baseConfig.dbUri) throw new Error('Gateway needs a database URI');
+    this.sessionRole = decodeURIComponent(new URL(baseConfig.dbUri).username) || process.env.PGUSER || process.env.USER || 'postgres';
     this.config = baseConfig;
     this.pool = new Pool({
       onNotice: this.bridgeNotices.onNotice,

@@ -190,6 +190,48 @@ describe('scenario 2: the iris flow', () => {
   });
 });
 
+describe('the rest of the SQL API', () => {
+  it('pgml.embed over text[] returns one row per input, in order', async () => {
+    await asDataPerson((tx) => tx.unsafe(`
+      create function embed_many(texts text[]) returns table (d int, first real) language sql as $$
+        select cardinality(e), e[1] from pgml.embed('${EMBED_MODEL}', texts) as e
+      $$;`).simple());
+    await app.gateway.reloadSchema();
+    const res = await rpc('embed_many', { texts: ['alpha one', 'beta two', 'gamma three'] }, user);
+    expect(res.statusCode, res.body).toBe(200);
+    const rows = res.json() as { d: number; first: number }[];
+    expect(rows).toHaveLength(3);
+    const single = (await app.inject({ method: 'POST', url: '/models/embed', payload: JSON.stringify({ model: EMBED_MODEL, inputs: ['alpha one', 'beta two', 'gamma three'] }), headers: { 'content-type': 'application/json', ...user } })).json().embeddings as number[][];
+    rows.forEach((r, i) => {
+      expect(r.d).toBe(single[i].length);
+      expect(r.first).toBeCloseTo(single[i][0], 6);
+    });
+  });
+
+  it('pgml.predict_batch takes rows flattened into one array', async () => {
+    const rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]];
+    const batch = await asDataPerson((tx) => tx`select pgml.predict_batch('iris_model', ${rows.flat()}::real[]) as p`);
+    const one = await asDataPerson((tx) => Promise.all(rows.map((r) => tx`select pgml.predict('iris_model', ${r}::real[]) as p`)));
+    expect(batch.map((r) => r.p)).toEqual(one.map((r) => r[0].p));
+    await expect(asDataPerson((tx) => tx`select pgml.predict_batch('iris_model', ${[1, 2, 3]}::real[])`)).rejects.toThrow(/multiple of the model width/);
+  });
+
+  it('pgml.deploy deploys by strategy in SQL and every replica serves it', async () => {
+    const second = await app.inject({ method: 'POST', url: '/models/train', payload: JSON.stringify({ project_name: 'iris_model', task: 'classification', relation_name: 'iris_data', y_column_name: 'species', algorithm: 'random_forest', automatic_deploy: false }), headers: { 'content-type': 'application/json', ...user } });
+    expect(second.statusCode, second.body).toBe(200);
+    const [d] = await asDataPerson((tx) => tx`select * from pgml.deploy('iris_model', 'most_recent')`);
+    expect(d.deployed).toBe(true);
+    const latest = (await db.admin`select max(m.id)::int as id from pgml.models m join pgml.projects p on p.id = m.project_id where p.name = 'iris_model' and m.status = 'successful'`)[0].id;
+    const served = (await app.inject({ method: 'POST', url: '/models/iris_model/predict', payload: JSON.stringify({ features: [5.1, 3.5, 1.4, 0.2] }), headers: { 'content-type': 'application/json', ...user } })).json();
+    expect(served.model_id).toBe(latest);
+    const [rolled] = await asDataPerson((tx) => tx`select * from pgml.deploy('iris_model', 'rollback')`);
+    expect(rolled.deployed).toBe(true);
+    const after = (await app.inject({ method: 'POST', url: '/models/iris_model/predict', payload: JSON.stringify({ features: [5.1, 3.5, 1.4, 0.2] }), headers: { 'content-type': 'application/json', ...user } })).json();
+    expect(after.model_id).not.toBe(latest);
+    await expect(asDataPerson((tx) => tx`select * from pgml.deploy('iris_model', 'sideways')`)).rejects.toThrow(/unknown strategy/);
+  });
+});
+
 describe('bridge semantics', () => {
   it('volatile side effects of a replayed statement happen once', async () => {
     await asDataPerson((tx) => tx.unsafe(`

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Row, TransactionSql } from 'postgres';
 import { DatabaseUnavailableError, isConnectionError, type Pool } from './pool.ts';
 
@@ -39,13 +40,14 @@ export interface AsCallerOptions {
   bridge?: { id: string; supplied: Map<string, string> };
 }
 
-const ENSURE_BRIDGE_TABLE = `do $$ begin
-  if to_regclass('pg_temp.pgml_bridge_results') is null then
-    create temp table pgml_bridge_results (key text primary key, value text not null) on commit delete rows;
-    grant select on pg_temp.pgml_bridge_results to public;
-  end if;
-end $$`;
-const SUPPLY_BRIDGE_RESULTS = 'insert into pg_temp.pgml_bridge_results (key, value) select key, value from json_each_text($1::text::json)';
+/** A fresh, unguessable table per supplying transaction (see pgml._supplied in sql/004). */
+function bridgeTableStatements(name: string): string[] {
+  return [
+    `create temp table ${name} (key text primary key, value text not null) on commit drop`,
+    `grant select on pg_temp.${name} to public`,
+  ];
+}
+const supplyBridgeResults = (name: string) => `insert into pg_temp.${name} (key, value) select key, value from json_each_text($1::text::json)`;
 
 /** Which stage of the transaction failed: lets the caller map a failed role switch to 401. */
 export class StageError extends Error {
@@ -140,14 +142,17 @@ export async function runAsCaller(pool: Pool, ctx: CallerContext, statement: Sta
   // the bridge's temp table is written before the role switch, so such a transaction starts
   // READ WRITE and turns READ ONLY right after (allowed once only temp tables were written)
   const mode = opts.readOnly && !supplying ? 'isolation level read committed read only' : 'isolation level read committed read write';
-  const settingsCtx = opts.bridge ? { ...ctx, settings: [...ctx.settings, ['pgml.bridge_id', opts.bridge.id] as [string, string]] } : ctx;
+  const bridgeTable = supplying ? `pgml_bridge_${randomBytes(12).toString('hex')}` : null;
+  const bridgeSettings: [string, string][] = opts.bridge ? [['pgml.bridge_id', opts.bridge.id], ['pgml.bridge_table', bridgeTable ?? '']] : [];
+  const settingsCtx = opts.bridge ? { ...ctx, settings: [...ctx.settings, ...bridgeSettings] } : ctx;
   try {
     return await pool.transaction(mode, async (tx) => {
       if (opts.signal?.aborted) throw new RequestAborted();
       const prelude: Promise<unknown>[] = [];
-      if (supplying) {
-        prelude.push(tx.unsafe(ENSURE_BRIDGE_TABLE).execute());
-        prelude.push(tx.unsafe(SUPPLY_BRIDGE_RESULTS, [JSON.stringify(Object.fromEntries(opts.bridge!.supplied))], prepare).execute());
+      if (bridgeTable) {
+        for (const statement of bridgeTableStatements(bridgeTable)) prelude.push(tx.unsafe(statement).execute());
+        // a new table name every time: not worth a prepared statement
+        prelude.push(tx.unsafe(supplyBridgeResults(bridgeTable), [JSON.stringify(Object.fromEntries(opts.bridge!.supplied))]).execute());
         if (opts.readOnly) prelude.push(tx.unsafe('set transaction read only').execute());
       }
       const setup = tx.unsafe(SETUP_SQL, [callerSettings(settingsCtx)], prepare).execute();

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { runBridged } from '../bridge/rounds.ts';
 import type { Gateway } from '../gateway.ts';
 import type { Identity } from '../auth/jwt.ts';
+import { ApiError } from './errors.ts';
 import { parseRangeHeader } from './grammar.ts';
 import { callerContext, pickSchema, wantsSingleObject } from './context.ts';
 import { parsePrefer } from './prefer.ts';
@@ -22,10 +23,24 @@ export interface RestInput {
   signal?: AbortSignal;
 }
 
-/** Identity of the caller from the Authorization header (throws 401 ApiErrors). */
-export function identify(gw: Gateway, headers: IncomingHttpHeaders): Promise<Identity> {
+/**
+ * Identity of the caller from the Authorization header (throws 401 ApiErrors). A request never
+ * runs as the connecting role: set_config('role', 'none') would reset to it, and it is a member
+ * of every request role, so it would see every tenant's rows.
+ */
+export async function identify(gw: Gateway, headers: IncomingHttpHeaders): Promise<Identity> {
   const h = headers.authorization;
-  return gw.auth.identify(Array.isArray(h) ? h[0] : h);
+  const identity = await gw.auth.identify(Array.isArray(h) ? h[0] : h);
+  if (identity.role.toLowerCase() === 'none') {
+    // as PostgREST answers for the quoted role "none", which does not exist
+    throw new ApiError(401, { code: 'PGRST301', message: `role "${identity.role}" does not exist`, details: 'The JWT role claim names a role that does not exist', hint: null }, {
+      'WWW-Authenticate': 'Bearer error="invalid_token", error_description="role does not exist"',
+    });
+  }
+  if (identity.role === gw.sessionRole) {
+    throw new ApiError(403, { code: '42501', message: `permission denied to set role "${identity.role}"`, details: "A request never runs as the gateway's own connecting role", hint: 'Issue tokens for a request role (anon, authenticated, ...)' });
+  }
+  return identity;
 }
 
 export async function executeRpc(gw: Gateway, identity: Identity, name: string, input: RestInput): Promise<HttpResponse> {

@@ -78,8 +78,10 @@ export function resolveFunction(snapshot: Snapshot, req: RpcRequest, argKeys: st
   const candidates = snapshot.functionsNamed(req.schema, req.name);
   const keys = new Set(argKeys);
   const isGet = req.method === 'GET' || req.method === 'HEAD';
+  // a text or binary body can only feed a single unnamed parameter, never named arguments
+  const namedBody = isGet || req.bodyKind === 'json' || req.bodyKind === 'form' || req.bodyKind === 'none';
   // GET mixes arguments and filters in the query string: a key that is no argument may be a filter
-  let matches = candidates.filter((f) => acceptsKeys(f, isGet ? new Set(argKeys.filter((k) => f.args.some((a) => a.name === k))) : keys, !isGet));
+  let matches = !namedBody ? [] : candidates.filter((f) => acceptsKeys(f, isGet ? new Set(argKeys.filter((k) => f.args.some((a) => a.name === k))) : keys, !isGet));
   if (isGet && matches.length > 1) {
     const best = Math.max(...matches.map((f) => f.args.filter((a) => keys.has(a.name)).length));
     matches = matches.filter((f) => f.args.filter((a) => keys.has(a.name)).length === best);
