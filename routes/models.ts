@@ -5,6 +5,7 @@ import { parsePrefer } from '../src/rest/prefer.ts';
 import * as ml from '../src/ml/service.ts';
 import { cancelJob, enqueueTraining, getJob } from '../src/ml/jobs.ts';
 import { modelSchemas } from '../src/ml/api-schemas.ts';
+import { evaluateModelById } from '../src/ml/evaluation.ts';
 
 export default async function modelRoutes(app: FastifyInstance): Promise<void> {
   const gw = app.gateway;
@@ -53,6 +54,10 @@ export default async function modelRoutes(app: FastifyInstance): Promise<void> {
     const { project, id } = request.params as P;
     const bytes = await ml.modelOnnx(gw.ml, await caller(request), project, id);
     return reply.type('application/octet-stream').header('Content-Disposition', `attachment; filename="${project.replace(/[^\w.-]/g, '_')}-${id}.onnx"`).send(Buffer.from(bytes));
+  });
+  app.get('/models/:project/models/:id/evaluation', async (request) => {
+    const { project, id } = request.params as P;
+    return evaluateModelById(gw.ml, await caller(request), project, id);
   });
   app.post('/models/:project/import', { schema: { body: modelSchemas.ImportRequest } }, async (request) =>
     ml.importModel(gw.ml, await caller(request), (request.params as P).project, request.body as ml.ImportBody),

@@ -12,6 +12,8 @@ import type { CallerContext } from './db/as-caller.ts';
 import { searchPath } from './rest/context.ts';
 import { BridgeNotices } from './bridge/calls.ts';
 import { Metrics } from './metrics.ts';
+import { createRequestPool } from './db/wire/select.ts';
+import type { WirePool } from './db/wire/pool.ts';
 
 export interface Logger {
   info(obj: unknown, msg?: string): void;
@@ -24,12 +26,14 @@ export class Gateway {
   config: Config;
   auth!: Authenticator;
   readonly pool: Pool;
+  /** the one-round-trip request pool (PGML_DB_CLIENT=pipeline); null = requests use `pool` */
+  readonly wirePool: WirePool | null;
   readonly cache: SchemaCache;
   private listener: ReloadListener | null = null;
   readonly models = new ModelCache();
   readonly bridgeNotices = new BridgeNotices();
   readonly metrics: Metrics = new Metrics({
-    pool: () => this.pool.stats,
+    pool: () => this.wirePool?.stats ?? this.pool.stats,
     schemaReloads: () => this.cache.reloads,
     modelsCached: () => ({ count: this.models.size, bytes: this.models.bytes }),
     embeddingCache: () => ({ hits: PgEmbeddingCache.hits, misses: PgEmbeddingCache.misses }),
@@ -57,6 +61,17 @@ export class Gateway {
       acquisitionTimeout: baseConfig.dbPoolAcquisitionTimeout * 1000,
       prepare: baseConfig.dbPreparedStatements,
     });
+    this.wirePool = createRequestPool(
+      {
+        uri: baseConfig.dbUri,
+        max: baseConfig.dbPool,
+        acquisitionTimeout: baseConfig.dbPoolAcquisitionTimeout * 1000,
+        prepare: baseConfig.dbPreparedStatements,
+        onNotice: this.bridgeNotices.onNotice,
+        onAcquisitionTimeout: () => this.metrics.poolTimeouts.inc(),
+      },
+      { PGML_DB_CLIENT: baseConfig.dbClient },
+    );
     this.cache = new SchemaCache(this.pool.sql, () => this.config.dbSchemas);
     this.models.onLoad = (s) => {
       this.metrics.modelLoads.inc();
@@ -178,6 +193,7 @@ export class Gateway {
     await this.listener?.stop();
     await this.jobWorker?.stop();
     await this.embedderInstance?.close();
+    await this.wirePool?.end();
     await this.pool.end(5);
   }
 }

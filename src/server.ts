@@ -11,6 +11,7 @@ import modelRoutes from '../routes/models.ts';
 import embedRoutes from '../routes/embed.ts';
 import metricsRoutes from '../routes/metrics.ts';
 import tableRoutes from '../routes/tables.ts';
+import dashboardRoutes from '../routes/dashboard.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -111,7 +112,7 @@ export async function buildServer(config: Config, opts: ServerOptions = {}): Pro
     sendApiError(reply, apiError(404, 'PGRST125', 'Invalid path specified in request URL', `${request.method} ${request.url.split('?')[0]} is not an endpoint`, 'See GET / for the OpenAPI description of this API')),
   );
   app.addHook('onRequest', async (request, reply) => {
-    if (request.url === '/live' || request.url === '/ready' || request.url === '/metrics') return;
+    if (request.url === '/live' || request.url === '/ready' || request.url === '/metrics' || /^\/dashboard(?:[/?]|$)/.test(request.url)) return;
     if (!gateway.cache.ready) {
       const err = apiError(503, 'PGRST002', 'Could not query the database for the schema cache. Retrying.', null, null);
       err.headers['Retry-After'] = '1';
@@ -135,6 +136,7 @@ export async function buildServer(config: Config, opts: ServerOptions = {}): Pro
   await app.register(rpcRoutes);
   await app.register(embedRoutes);
   await app.register(modelRoutes);
+  await app.register(dashboardRoutes);
   await app.register(tableRoutes);
   await gateway.start({ waitForDatabase: opts.waitForDatabase ?? true });
   return app;

@@ -7,12 +7,14 @@ import type { ModelCache } from '../ml/serving.ts';
 import { featuresToRow, predictRows } from '../ml/serving.ts';
 import { realArrayLiteral, type BridgeCall } from './calls.ts';
 import type { Metrics } from '../metrics.ts';
+import type { WirePool } from '../db/wire/pool.ts';
 
 const EMBED_CHUNK = 512;
 
 export interface BridgeDeps {
   metrics?: Metrics;
   pool: Pool;
+  wirePool?: WirePool | null;
   models: ModelCache;
   embedderFor(ctx: CallerContext): Embedder;
 }

@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Row } from 'postgres';
-import { runAsCaller, type AsCallerOptions, type CallerContext, type Statement } from '../db/as-caller.ts';
+import type { AsCallerOptions, CallerContext, Statement } from '../db/as-caller.ts';
+import { runAsCallerSelected } from '../db/wire/select.ts';
 import { apiError } from '../rest/errors.ts';
 import type { BridgeNotices } from './calls.ts';
 import { computeCalls, type BridgeDeps } from './compute.ts';
@@ -21,7 +22,7 @@ export async function runBridged(deps: BridgeDeps, notices: BridgeNotices, ctx: 
     let rows: Row[] | null = null;
     let failure: unknown = null;
     try {
-      rows = await runAsCaller(deps.pool, ctx, statement, {
+      rows = await runAsCallerSelected(deps, ctx, statement, {
         ...opts,
         rollback: false,
         bridge: { id, supplied },

@@ -40,14 +40,34 @@ export interface AsCallerOptions {
   bridge?: { id: string; supplied: Map<string, string> };
 }
 
-/** A fresh, unguessable table per supplying transaction (see pgml._supplied in sql/004). */
-function bridgeTableStatements(name: string): string[] {
-  return [
-    `create temp table ${name} (key text primary key, value text not null) on commit drop`,
-    `grant select on pg_temp.${name} to public`,
-  ];
+export interface BridgePrelude {
+  /** true when results are supplied: the transaction starts READ WRITE (see below) */
+  supplying: boolean;
+  /** transaction-local settings telling the stubs the round's id and results table */
+  settings: [string, string][];
+  /** statements to run first, as the connecting role, before the role switch */
+  statements: Statement[];
 }
-const supplyBridgeResults = (name: string) => `insert into pg_temp.${name} (key, value) select key, value from json_each_text($1::text::json)`;
+
+/**
+ * A bridge round's prelude, shared by both request clients. Results go into a fresh, unguessable
+ * temp table per supplying transaction (see pgml._supplied in sql/004), written before the role
+ * switch; a READ ONLY request then turns read-only (allowed once only temp tables were written).
+ */
+export function bridgePrelude(opts: Pick<AsCallerOptions, 'bridge' | 'readOnly'>): BridgePrelude {
+  if (!opts.bridge) return { supplying: false, settings: [], statements: [] };
+  const supplying = opts.bridge.supplied.size > 0;
+  const table = supplying ? `pgml_bridge_${randomBytes(12).toString('hex')}` : '';
+  const statements: Statement[] = supplying
+    ? [
+        { text: `create temp table ${table} (key text primary key, value text not null) on commit drop`, params: [] },
+        { text: `grant select on pg_temp.${table} to public`, params: [] },
+        { text: `insert into pg_temp.${table} (key, value) select key, value from json_each_text($1::text::json)`, params: [JSON.stringify(Object.fromEntries(opts.bridge.supplied))] },
+        ...(opts.readOnly ? [{ text: 'set transaction read only', params: [] }] : []),
+      ]
+    : [];
+  return { supplying, settings: [['pgml.bridge_id', opts.bridge.id], ['pgml.bridge_table', table]], statements };
+}
 
 /** Which stage of the transaction failed: lets the caller map a failed role switch to 401. */
 export class StageError extends Error {
@@ -63,7 +83,7 @@ export class RequestAborted extends Error {
   }
 }
 
-const SETUP_SQL = 'select set_config(k, v, true) from json_each_text($1::text::json) as t(k, v)';
+export const SETUP_SQL = 'select set_config(k, v, true) from json_each_text($1::text::json) as t(k, v)';
 
 export function callerSettings(ctx: CallerContext): string {
   const entries: [string, string][] = [
@@ -138,23 +158,14 @@ export async function runAsCaller(pool: Pool, ctx: CallerContext, statement: Sta
   let settled = false;
   const onAbort = () => main && cancelWhenSent(main, () => settled);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
-  const supplying = !!opts.bridge && opts.bridge.supplied.size > 0;
-  // the bridge's temp table is written before the role switch, so such a transaction starts
-  // READ WRITE and turns READ ONLY right after (allowed once only temp tables were written)
-  const mode = opts.readOnly && !supplying ? 'isolation level read committed read only' : 'isolation level read committed read write';
-  const bridgeTable = supplying ? `pgml_bridge_${randomBytes(12).toString('hex')}` : null;
-  const bridgeSettings: [string, string][] = opts.bridge ? [['pgml.bridge_id', opts.bridge.id], ['pgml.bridge_table', bridgeTable ?? '']] : [];
-  const settingsCtx = opts.bridge ? { ...ctx, settings: [...ctx.settings, ...bridgeSettings] } : ctx;
+  const bridge = bridgePrelude(opts);
+  const mode = opts.readOnly && !bridge.supplying ? 'isolation level read committed read only' : 'isolation level read committed read write';
+  const settingsCtx = bridge.settings.length ? { ...ctx, settings: [...ctx.settings, ...bridge.settings] } : ctx;
   try {
     return await pool.transaction(mode, async (tx) => {
       if (opts.signal?.aborted) throw new RequestAborted();
-      const prelude: Promise<unknown>[] = [];
-      if (bridgeTable) {
-        for (const statement of bridgeTableStatements(bridgeTable)) prelude.push(tx.unsafe(statement).execute());
-        // a new table name every time: not worth a prepared statement
-        prelude.push(tx.unsafe(supplyBridgeResults(bridgeTable), [JSON.stringify(Object.fromEntries(opts.bridge!.supplied))]).execute());
-        if (opts.readOnly) prelude.push(tx.unsafe('set transaction read only').execute());
-      }
+      // a new table name every time: not worth prepared statements
+      const prelude = bridge.statements.map((s) => tx.unsafe(s.text, s.params as never[]).execute());
       const setup = tx.unsafe(SETUP_SQL, [callerSettings(settingsCtx)], prepare).execute();
       const pre = opts.preRequest ? tx.unsafe(`select ${opts.preRequest}()`, [], prepare).execute() : null;
       main = tx.unsafe(statement.text, statement.params as never[], prepare).execute() as unknown as Pending;

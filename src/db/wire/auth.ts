@@ -1,0 +1,71 @@
+/** Password authentication: md5 and SCRAM-SHA-256 (RFC 5802/7677, no channel binding since there is no TLS). */
+import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+
+const pbkdf2Async = promisify(pbkdf2);
+
+export function md5Password(user: string, password: string, salt: Buffer): string {
+  const inner = createHash('md5').update(password + user).digest('hex');
+  return 'md5' + createHash('md5').update(Buffer.concat([Buffer.from(inner), salt])).digest('hex');
+}
+
+const hmac = (key: Buffer, data: string) => createHmac('sha256', key).update(data).digest();
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest();
+
+/** RFC 4013 SASLprep's mapping steps, as PostgreSQL applies them to the stored verifier. */
+function saslprep(password: string): string {
+  return password.replace(/[\u00A0\u1680\u2000-\u200B\u202F\u205F\u3000]/g, ' ').replace(/[\u00AD\u034F\u1806\u180B-\u180D\u200C\u200D\u2060\uFE00-\uFE0F\uFEFF]/g, '').normalize('NFKC');
+}
+
+export class ScramSession {
+  readonly mechanism = 'SCRAM-SHA-256';
+  private readonly clientNonce = randomBytes(18).toString('base64');
+  private clientFirstBare = '';
+  private expectedServerSignature: Buffer | null = null;
+
+  constructor(private readonly password: string) {}
+
+  static supported(mechanisms: string[]): boolean {
+    return mechanisms.includes('SCRAM-SHA-256');
+  }
+
+  initialResponse(): string {
+    this.clientFirstBare = `n=*,r=${this.clientNonce}`;
+    return `n,,${this.clientFirstBare}`;
+  }
+
+  async finalResponse(serverFirst: string): Promise<string> {
+    const attrs = parseAttributes(serverFirst);
+    const nonce = attrs.get('r');
+    const salt = attrs.get('s');
+    const iterations = Number(attrs.get('i'));
+    if (!nonce || !nonce.startsWith(this.clientNonce) || nonce.length === this.clientNonce.length) throw new Error('SCRAM: bad server nonce');
+    if (!salt || !Number.isInteger(iterations) || iterations < 1 || iterations > 1_000_000) throw new Error('SCRAM: bad server-first-message');
+    const salted = await pbkdf2Async(saslprep(this.password), Buffer.from(salt, 'base64'), iterations, 32, 'sha256');
+    const clientKey = hmac(salted, 'Client Key');
+    const withoutProof = `c=biws,r=${nonce}`;
+    const authMessage = `${this.clientFirstBare},${serverFirst},${withoutProof}`;
+    const signature = hmac(sha256(clientKey), authMessage);
+    const proof = Buffer.alloc(clientKey.length);
+    for (let i = 0; i < proof.length; i++) proof[i] = clientKey[i] ^ signature[i];
+    this.expectedServerSignature = hmac(hmac(salted, 'Server Key'), authMessage);
+    return `${withoutProof},p=${proof.toString('base64')}`;
+  }
+
+  verifyFinal(serverFinal: string): void {
+    const v = parseAttributes(serverFinal).get('v');
+    const got = v ? Buffer.from(v, 'base64') : Buffer.alloc(0);
+    if (!this.expectedServerSignature || got.length !== this.expectedServerSignature.length || !timingSafeEqual(got, this.expectedServerSignature)) {
+      throw new Error('SCRAM: the server signature does not match');
+    }
+  }
+}
+
+function parseAttributes(s: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const part of s.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) m.set(part.slice(0, eq), part.slice(eq + 1));
+  }
+  return m;
+}
