@@ -136,9 +136,17 @@ export async function run(): Promise<BenchResult> {
     const targets: Target[] = [];
     for (const name of wanted) {
       let started: { url: string; service?: Service };
-      if (name === 'gateway' || name === 'gateway_w2') {
-        // gateway_w2: two HTTP worker processes (PGML_WORKERS=2) sharing the same total pool
-        const env = name === 'gateway_w2' ? { PGML_WORKERS: '2' } : undefined;
+      if (name.startsWith('gateway')) {
+        // gateway_w2: two HTTP worker processes (PGML_WORKERS=2) sharing the same total pool;
+        // gateway_pipe*: the one-round-trip request client (PGML_DB_CLIENT=pipeline)
+        const variants: Record<string, Record<string, string>> = {
+          gateway: {},
+          gateway_w2: { PGML_WORKERS: '2' },
+          gateway_pipe: { PGML_DB_CLIENT: 'pipeline' },
+          gateway_pipe_w2: { PGML_DB_CLIENT: 'pipeline', PGML_WORKERS: '2' },
+        };
+        const env = variants[name];
+        if (!env) throw new Error(`unknown target ${name} in BENCH_RPC_TARGETS`);
         started = await startGatewayProcess({ dbUri: db.authenticatorUri, migrationDbUri: db.adminUri, jwtSecret: secret, pool: POOL, nodeArgs: gatewayNodeArgs, env });
       } else if (name === 'postgrest') {
         // PostgREST's JWT cache is off by default; the gateway always caches verified tokens: compare like with like
@@ -201,7 +209,7 @@ export async function run(): Promise<BenchResult> {
     const at = (target: string, workload: string, c: number) => points.find((p) => p.target === target && p.workload === workload && p.concurrency === c);
     // the gateway's best configuration in this run (one process, or PGML_WORKERS=2), named in gateway_config
     const oursAt = (workload: string) =>
-      ['gateway', 'gateway_w2'].map((g) => at(g, workload, top)).filter((p) => p !== undefined).sort((a, b) => b!.load.rps - a!.load.rps)[0];
+      ['gateway', 'gateway_w2', 'gateway_pipe', 'gateway_pipe_w2'].map((g) => at(g, workload, top)).filter((p) => p !== undefined).sort((a, b) => b!.load.rps - a!.load.rps)[0];
     const ratio = (workload: string, others: string[]): number | null => {
       const ours = oursAt(workload);
       const best = Math.max(...others.map((o) => at(o, workload, top)?.load.rps ?? 0));
@@ -214,7 +222,13 @@ export async function run(): Promise<BenchResult> {
     metrics.rows10_rps_ratio_vs_postgrest = ratio('rows10', ['postgrest']);
     metrics.rows10_rps_ratio_vs_raw_pg = ratio('rows10', ['raw_pg', 'raw_pg_1rt']);
     metrics.ratio_concurrency = top;
-    metrics.gateway_config = oursAt('add')?.target === 'gateway_w2' ? 'PGML_WORKERS=2 (pool 5 + 5)' : 'one process (pool 10)';
+    const configs: Record<string, string> = {
+      gateway: 'one process, postgres.js (pool 10)',
+      gateway_w2: 'PGML_WORKERS=2, postgres.js (pool 5 + 5)',
+      gateway_pipe: 'one process, PGML_DB_CLIENT=pipeline (pool 10)',
+      gateway_pipe_w2: 'PGML_WORKERS=2, PGML_DB_CLIENT=pipeline (pool 5 + 5)',
+    };
+    metrics.gateway_config = configs[oursAt('add')?.target ?? 'gateway'];
     for (const p of points) {
       const prefix = `${p.target}${p.workload === 'add' ? '' : '_' + p.workload}_c${p.concurrency}`;
       const n = Math.max(1, p.load.ok);

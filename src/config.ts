@@ -50,8 +50,8 @@ export interface Config {
   dbAggregatesEnabled: boolean;
   /** refuse PATCH/DELETE without a filter, as pg-safeupdate does */
   dbSafeUpdate: boolean;
-  /** database client of the request path: postgres.js (3 round trips) or the one-round-trip pipeline */
-  dbClient: 'postgres' | 'pipeline';
+  /** request-path client: the one-round-trip pipeline, postgres.js, or auto (pipeline unless the URI asks for TLS) */
+  dbClient: 'auto' | 'postgres' | 'pipeline';
 }
 
 export class ConfigError extends Error {
@@ -133,9 +133,9 @@ export const OPTIONS: Option[] = [
   { key: 'adminPort', env: ['PGRST_ADMIN_SERVER_PORT', 'PGML_ADMIN_PORT'], parse: int(1, 65535), help: 'Serve /metrics, /live and /ready on this port (and /metrics not on the main port).' },
   { key: 'dbClient', env: ['PGML_DB_CLIENT'], parse: (raw: string, variable: string) => {
       const v = raw.trim().toLowerCase();
-      if (v !== 'postgres' && v !== 'pipeline') throw new ConfigError(variable, 'expected postgres or pipeline');
+      if (v !== 'auto' && v !== 'postgres' && v !== 'pipeline') throw new ConfigError(variable, 'expected auto, postgres or pipeline');
       return v;
-    }, default: 'postgres', help: 'Request-path client: postgres (postgres.js, TLS) or pipeline (one round trip per request, no TLS).' },
+    }, default: 'auto', help: 'Request-path client: pipeline (one round trip per request, no TLS), postgres (postgres.js, supports TLS), or auto = pipeline unless the URI asks for TLS.' },
   { key: 'dbAggregatesEnabled', env: ['PGRST_DB_AGGREGATES_ENABLED'], parse: bool, default: false, help: 'Allow count()/sum()/avg()/min()/max() in select (PostgREST 12).' },
   { key: 'dbSafeUpdate', env: ['PGML_SAFE_UPDATE'], parse: bool, default: false, help: 'Refuse PATCH and DELETE without a filter (as pg-safeupdate).' },
   { key: 'jobStaleSeconds', env: ['PGML_JOB_STALE_SECONDS'], parse: int(1, 86400), default: 60, help: 'Seconds without a heartbeat before a running job is retried once by another replica, then failed.' },

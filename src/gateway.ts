@@ -21,6 +21,19 @@ export interface Logger {
   error(obj: unknown, msg?: string): void;
 }
 
+/** auto: the one-round-trip pipeline, unless the URI asks for TLS, which only postgres.js speaks */
+export function resolveDbClient(choice: Config['dbClient'], uri: string): 'postgres' | 'pipeline' {
+  if (choice !== 'auto') return choice;
+  let params: URLSearchParams;
+  try {
+    params = new URL(uri).searchParams;
+  } catch {
+    return 'postgres'; // a key=value connection string: leave it to postgres.js
+  }
+  const ssl = (params.get('sslmode') ?? params.get('ssl') ?? '').toLowerCase();
+  return ssl === '' || ssl === 'disable' || ssl === 'false' ? 'pipeline' : 'postgres';
+}
+
 /** The long-lived resources of one gateway process: pool, schema cache, authenticator, listener. */
 export class Gateway {
   config: Config;
@@ -33,7 +46,11 @@ export class Gateway {
   readonly models = new ModelCache();
   readonly bridgeNotices = new BridgeNotices();
   readonly metrics: Metrics = new Metrics({
-    pool: () => this.wirePool?.stats ?? this.pool.stats,
+    pool: () => {
+      const a = this.pool.stats;
+      const b = this.wirePool?.stats ?? { max: 0, inUse: 0, waiting: 0 };
+      return { max: a.max + b.max, inUse: a.inUse + b.inUse, waiting: a.waiting + b.waiting };
+    },
     schemaReloads: () => this.cache.reloads,
     modelsCached: () => ({ count: this.models.size, bytes: this.models.bytes }),
     embeddingCache: () => ({ hits: PgEmbeddingCache.hits, misses: PgEmbeddingCache.misses }),
@@ -53,24 +70,28 @@ export class Gateway {
     if (!baseConfig.dbUri) throw new Error('Gateway needs a database URI');
     this.sessionRole = decodeURIComponent(new URL(baseConfig.dbUri).username) || process.env.PGUSER || process.env.USER || 'postgres';
     this.config = baseConfig;
+    // PGRST_DB_POOL bounds the connections: with the pipeline client it is split, most for the
+    // request path (/rpc, tables), the rest for postgres.js (ML catalog, jobs, embeddings cache)
+    const client = resolveDbClient(baseConfig.dbClient, baseConfig.dbUri);
+    const catalogShare = client === 'pipeline' && baseConfig.dbPool > 1 ? Math.max(1, Math.round(baseConfig.dbPool * 0.3)) : baseConfig.dbPool;
     this.pool = new Pool({
       onNotice: this.bridgeNotices.onNotice,
       onAcquisitionTimeout: () => this.metrics.poolTimeouts.inc(),
       uri: baseConfig.dbUri,
-      max: baseConfig.dbPool,
+      max: catalogShare,
       acquisitionTimeout: baseConfig.dbPoolAcquisitionTimeout * 1000,
       prepare: baseConfig.dbPreparedStatements,
     });
     this.wirePool = createRequestPool(
       {
         uri: baseConfig.dbUri,
-        max: baseConfig.dbPool,
+        max: Math.max(1, baseConfig.dbPool - catalogShare),
         acquisitionTimeout: baseConfig.dbPoolAcquisitionTimeout * 1000,
         prepare: baseConfig.dbPreparedStatements,
         onNotice: this.bridgeNotices.onNotice,
         onAcquisitionTimeout: () => this.metrics.poolTimeouts.inc(),
       },
-      { PGML_DB_CLIENT: baseConfig.dbClient },
+      { PGML_DB_CLIENT: client },
     );
     this.cache = new SchemaCache(this.pool.sql, () => this.config.dbSchemas);
     this.models.onLoad = (s) => {

@@ -152,6 +152,20 @@ async function serve(config: Config): Promise<void> {
   }
 }
 
+/**
+ * postgres.js 3.4.9 can run a write it scheduled after its socket closed when the database goes
+ * away under load (TypeError at connection.js nextWrite); that connection is already being torn
+ * down and reconnected, so this one error is logged instead of taking the process down.
+ */
+process.on('uncaughtException', (err) => {
+  if (err instanceof TypeError && /reading 'write'/.test(err.message) && /postgres\/src\/connection\.js/.test(err.stack ?? '')) {
+    console.error(`ignored postgres.js write on a closed socket: ${err.message}`);
+    return;
+  }
+  console.error(err);
+  process.exit(1);
+});
+
 main().catch((e) => {
   console.error(e);
   process.exit(1);

@@ -1,5 +1,7 @@
 import type { Sql } from 'postgres';
 
+const PING_PREFIX = 'pgml-gateway:ping:';
+
 export interface ListenerEvents {
   reloadSchema(): void;
   reloadConfig(): void;
@@ -16,10 +18,49 @@ export class ReloadListener {
   private timers: { schema?: NodeJS.Timeout; config?: NodeJS.Timeout } = {};
   private unlisten: (() => Promise<void>) | null = null;
   private connects = 0;
+  private watchdog: NodeJS.Timeout | null = null;
+  private pendingPing: string | null = null;
+  private stopped = false;
 
-  constructor(private readonly sql: Sql, private readonly channel: string, private readonly events: ListenerEvents, private readonly debounceMs = 50) {}
+  constructor(
+    private readonly sql: Sql,
+    private readonly channel: string,
+    private readonly events: ListenerEvents,
+    private readonly debounceMs = 50,
+    private readonly pingMs = 5000,
+  ) {}
 
   async start(): Promise<void> {
+    await this.subscribe();
+    this.watchdog = setInterval(() => void this.ping(), this.pingMs);
+    this.watchdog.unref();
+  }
+
+  /**
+   * End-to-end check that notifications still arrive: postgres.js re-issues LISTEN only once
+   * after its connection drops and drops a failed attempt silently, so a database that is still
+   * down at that moment leaves the channel unsubscribed. A ping that does not come back before
+   * the next one re-subscribes (and reloads, as after any reconnect).
+   */
+  private async ping(): Promise<void> {
+    if (this.stopped) return;
+    if (this.pendingPing !== null) {
+      this.events.log?.(`LISTEN ${this.channel} did not deliver a ping; subscribing again`);
+      this.pendingPing = null;
+      await this.unlisten?.().catch(() => {});
+      this.connects = 1;
+      await this.subscribe().then(() => this.schedule('schema'), () => {});
+      return;
+    }
+    const token = `${PING_PREFIX}${Math.random().toString(36).slice(2)}`;
+    this.pendingPing = token;
+    await this.sql`select pg_notify(${this.channel}, ${token})`.catch(() => {
+      // the database is unreachable: nothing to conclude about the subscription yet
+      if (this.pendingPing === token) this.pendingPing = null;
+    });
+  }
+
+  private async subscribe(): Promise<void> {
     const sub = await this.sql.listen(
       this.channel,
       (payload) => this.onMessage(payload),
@@ -34,6 +75,10 @@ export class ReloadListener {
   }
 
   private onMessage(payload: string): void {
+    if (payload.startsWith(PING_PREFIX)) {
+      if (payload === this.pendingPing) this.pendingPing = null;
+      return;
+    }
     const p = payload.trim().toLowerCase();
     if (p === '' || p === 'reload schema') this.schedule('schema');
     else if (p === 'reload config') this.schedule('config');
@@ -49,6 +94,8 @@ export class ReloadListener {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.watchdog) clearInterval(this.watchdog);
     clearTimeout(this.timers.schema);
     clearTimeout(this.timers.config);
     await this.unlisten?.().catch(() => {});
