@@ -72,6 +72,16 @@ describe('GET /metrics', () => {
     expect(await sample(app, 'pgml_models_cached', { unit: 'count' })).toBe(1);
   });
 
+  it('the request id of the logs is the transaction-local request.id, so slow queries match requests', async () => {
+    await db.admin.unsafe(`create function my_request_id() returns text language sql stable as $$ select current_setting('request.id', true) $$;
+      grant execute on function my_request_id() to authenticated;`).simple();
+    await app.gateway.reloadSchema();
+    const given = await app.inject({ url: '/rpc/my_request_id', headers: { ...auth, 'x-request-id': 'req-abc-123' } });
+    expect(given.json()).toBe('req-abc-123');
+    const generated = await app.inject({ url: '/rpc/my_request_id', headers: auth });
+    expect(generated.json()).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
   it('can move to an admin port, off the public one', async () => {
     const gw = await startGateway(db, { PGRST_ADMIN_SERVER_PORT: '39999' });
     try {
