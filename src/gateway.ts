@@ -163,7 +163,7 @@ export class Gateway {
   }
 
   get ml(): MlDeps {
-    return { pool: this.pool, models: this.models, limits: { maxRows: this.config.trainMaxRows, timeoutMs: this.config.trainTimeout * 1000 }, metrics: this.metrics };
+    return { pool: this.pool, wirePool: this.wirePool, models: this.models, limits: { maxRows: this.config.trainMaxRows, timeoutMs: this.config.trainTimeout * 1000 }, metrics: this.metrics };
   }
 
   /** A caller context for work done on behalf of a role outside an HTTP request (queued jobs). */

@@ -17,6 +17,8 @@ import { readRelation } from './relation.ts';
 import { featuresToRow, predictRows, type ModelCache } from './serving.ts';
 import { TrainingCancelled, trainInWorker } from './trainer.ts';
 import type { Metrics } from '../metrics.ts';
+import type { WirePool } from '../db/wire/pool.ts';
+import { runAsCallerSelected } from '../db/wire/select.ts';
 
 export interface MlLimits {
   maxRows: number;
@@ -25,6 +27,8 @@ export interface MlLimits {
 
 export interface MlDeps {
   pool: Pool;
+  /** the one-round-trip request client, when enabled: predict's access check goes through it */
+  wirePool?: WirePool | null;
   models: ModelCache;
   limits: MlLimits;
   metrics?: Metrics;
@@ -214,17 +218,30 @@ export async function deployRequest(deps: MlDeps, ctx: CallerContext, name: stri
   });
 }
 
-async function deployedModel(tx: TransactionSql, deps: MlDeps, name: string) {
-  const rows = await tx`
-    select d.model_id::text from pgml.projects p
-    cross join lateral (select model_id from pgml.deployments where project_id = p.id order by id desc limit 1) d
-    where p.name = ${name} order by (p.owner = current_user) desc limit 1`;
-  if (rows.length === 0) {
-    const p = await findProject(tx, name);
-    if (!p) throw apiError(404, 'PGML404', `Project "${name}" not found`, null, 'List your projects with GET /models');
-    throw apiError(404, 'PGML404', `Project "${name}" has no deployed model`, null, `Deploy one with POST /models/${name}/deploy`);
+/** The model a project serves, as the caller sees it: this lookup is also the access check. */
+const DEPLOYED_MODEL_SQL = `select d.model_id::text as model_id from pgml.projects p
+  cross join lateral (select model_id from pgml.deployments where project_id = p.id order by id desc limit 1) d
+  where p.name = $1 order by (p.owner = current_user) desc limit 1`;
+
+/**
+ * The caller's deployed model: one read-only statement as the caller (one round trip on the
+ * pipeline client); the artifact is loaded, again as the caller, only when not yet in memory.
+ */
+async function deployedModel(deps: MlDeps, ctx: CallerContext, name: string) {
+  const rows = await runAsCallerSelected(deps, ctx, { text: DEPLOYED_MODEL_SQL, params: [name] }, { readOnly: true });
+  const modelId = rows[0]?.model_id as string | undefined;
+  if (modelId) {
+    const loaded = deps.models.peek(modelId);
+    if (loaded) return loaded;
   }
-  return deps.models.get(tx, rows[0].model_id as string);
+  return withCaller(deps.pool, ctx, { readOnly: true }, async (tx) => {
+    if (!modelId) {
+      const p = await findProject(tx, name);
+      if (!p) throw apiError(404, 'PGML404', `Project "${name}" not found`, null, 'List your projects with GET /models');
+      throw apiError(404, 'PGML404', `Project "${name}" has no deployed model`, null, `Deploy one with POST /models/${name}/deploy`);
+    }
+    return deps.models.get(tx, modelId);
+  });
 }
 
 export interface PredictBody {
@@ -234,7 +251,7 @@ export interface PredictBody {
 
 /** PostgresML's predict over HTTP: one row, many rows, or rows by column name. */
 export async function predict(deps: MlDeps, ctx: CallerContext, name: string, body: PredictBody, withProba: boolean): Promise<Record<string, unknown>> {
-  const model = await withCaller(deps.pool, ctx, { readOnly: true }, (tx) => deployedModel(tx, deps, name));
+  const model = await deployedModel(deps, ctx, name);
   const meta = model.meta;
   let rows: unknown[][] | Record<string, unknown>[];
   let single = false;

@@ -73,6 +73,11 @@ export class ModelCache {
     return loaded;
   }
 
+  /** A loaded model, without any access check: only after the caller's lookup named it. */
+  peek(modelId: string): LoadedModel | undefined {
+    return this.entries.get(modelId);
+  }
+
   evict(modelId: string): void {
     this.entries.delete(modelId);
   }
