@@ -522,7 +522,8 @@ export function transformRowInto(pre: ColumnPreprocessor[], row: InputRow, out: 
   }
 }
 
-function toNumber(name: string, v: unknown): number {
+/** A JSON value as a feature number: NULL → NaN, booleans → 0/1, numeric strings parsed; undefined when not numeric. */
+export function coerceNumber(v: unknown): number | undefined {
   if (v === null || v === undefined) return NaN;
   if (typeof v === 'number') return v;
   if (typeof v === 'boolean') return v ? 1 : 0;
@@ -531,7 +532,13 @@ function toNumber(name: string, v: unknown): number {
     const n = Number(v);
     if (!Number.isNaN(n)) return n;
   }
-  throw new MLInputError(`column "${name}" must be a number, got ${JSON.stringify(v)}`);
+  return undefined;
+}
+
+function toNumber(name: string, v: unknown): number {
+  const n = coerceNumber(v);
+  if (n === undefined) throw new MLInputError(`column "${name}" must be a number, got ${JSON.stringify(v)}`);
+  return n;
 }
 
 export type ClassLabel = string | number | boolean;

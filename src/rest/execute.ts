@@ -43,10 +43,19 @@ export async function identify(gw: Gateway, headers: IncomingHttpHeaders): Promi
   return identity;
 }
 
-export async function executeRpc(gw: Gateway, identity: Identity, name: string, input: RestInput): Promise<HttpResponse> {
+/** What every /rpc and table request needs before planning: cache snapshot, schema, preferences, caller. */
+export function requestScope(gw: Gateway, identity: Identity, input: RestInput) {
   const snapshot = gw.cache.current;
   const schema = pickSchema(input.method, input.headers, gw.config.dbSchemas);
   const prefer = parsePrefer(input.headers.prefer);
+  const ctx = callerContext({ identity, method: input.method, path: input.path, headers: input.headers, schema, extraSearchPath: gw.config.dbExtraSearchPath, snapshot, requestId: input.requestId });
+  /** the transaction options both paths share; the plan adds readOnly */
+  const run = { preRequest: qualifiedPreRequest(gw.config.dbPreRequest, schema), rollback: prefer.tx === 'rollback', signal: input.signal };
+  return { snapshot, schema, prefer, ctx, run };
+}
+
+export async function executeRpc(gw: Gateway, identity: Identity, name: string, input: RestInput): Promise<HttpResponse> {
+  const { snapshot, schema, prefer, ctx, run } = requestScope(gw, identity, input);
   const plan = planRpc(snapshot, {
     method: input.method,
     schema,
@@ -60,12 +69,6 @@ export async function executeRpc(gw: Gateway, identity: Identity, name: string, 
     range: input.method === 'GET' || input.method === 'HEAD' ? parseRangeHeader(input.headers.range) : undefined,
     maxRows: gw.config.dbMaxRows,
   });
-  const ctx = callerContext({ identity, method: input.method, path: input.path, headers: input.headers, schema, extraSearchPath: gw.config.dbExtraSearchPath, snapshot, requestId: input.requestId });
-  const rows = await runBridged(gw, gw.bridgeNotices, ctx, plan.statement, {
-    readOnly: plan.readOnly,
-    preRequest: qualifiedPreRequest(gw.config.dbPreRequest, schema),
-    rollback: prefer.tx === 'rollback',
-    signal: input.signal,
-  });
+  const rows = await runBridged(gw, gw.bridgeNotices, ctx, plan.statement, { ...run, readOnly: plan.readOnly });
   return shapeRpcResponse(plan, rows[0] as unknown as RpcResult, input.method, prefer);
 }

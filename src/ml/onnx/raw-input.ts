@@ -11,6 +11,7 @@
  * A NULL without imputation (impute 'error', imputeValue NaN) reaches the model as NaN: the
  * caller must refuse it first if it wants preprocess.ts's error.
  */
+import { coerceNumber } from '../preprocess.ts';
 import type { ColumnPreprocessor, ModelMetadata } from '../model-types.ts';
 
 export const UNKNOWN_CATEGORY = -1;
@@ -52,15 +53,9 @@ export function rawLayout(meta: ModelMetadata): RawLayout {
 }
 
 function toNumber(v: unknown): number {
-  if (v === null || v === undefined) return NaN;
-  if (typeof v === 'number') return v;
-  if (typeof v === 'boolean') return v ? 1 : 0;
-  if (typeof v === 'bigint') return Number(v);
-  if (typeof v === 'string' && v.trim() !== '') {
-    const n = Number(v);
-    if (!Number.isNaN(n)) return n;
-  }
-  throw new TypeError(`expected a number, got ${JSON.stringify(v)}`);
+  const n = coerceNumber(v);
+  if (n === undefined) throw new TypeError(`expected a number, got ${JSON.stringify(v)}`);
+  return n;
 }
 
 /**

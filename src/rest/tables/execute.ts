@@ -2,11 +2,8 @@
 import type { Identity } from '../../auth/jwt.ts';
 import { runAsCallerSelected } from '../../db/wire/select.ts';
 import type { Gateway } from '../../gateway.ts';
-import { callerContext, pickSchema } from '../context.ts';
-import type { RestInput } from '../execute.ts';
+import { requestScope, type RestInput } from '../execute.ts';
 import { parseRangeHeader } from '../grammar.ts';
-import { parsePrefer } from '../prefer.ts';
-import { qualifiedPreRequest } from '../pre-request.ts';
 import type { HttpResponse } from '../rpc.ts';
 import { tableExtras } from './catalog.ts';
 import { negotiate } from './media.ts';
@@ -14,9 +11,7 @@ import { planTable } from './plan.ts';
 import { shapeTableResponse, violation, type TableResult } from './respond.ts';
 
 export async function executeTable(gw: Gateway, identity: Identity, name: string, input: RestInput): Promise<HttpResponse> {
-  const snapshot = gw.cache.current;
-  const schema = pickSchema(input.method, input.headers, gw.config.dbSchemas);
-  const prefer = parsePrefer(input.headers.prefer);
+  const { snapshot, schema, prefer, ctx, run } = requestScope(gw, identity, input);
   const accept = Array.isArray(input.headers.accept) ? input.headers.accept.join(',') : input.headers.accept;
   const media = negotiate(accept);
   const isRead = input.method === 'GET' || input.method === 'HEAD';
@@ -36,13 +31,10 @@ export async function executeTable(gw: Gateway, identity: Identity, name: string
     aggregatesEnabled: gw.config.dbAggregatesEnabled,
     safeUpdate: gw.config.dbSafeUpdate,
   });
-  const ctx = callerContext({ identity, method: input.method, path: input.path, headers: input.headers, schema, extraSearchPath: gw.config.dbExtraSearchPath, snapshot, requestId: input.requestId });
   let failed: Error | null = null;
   const rows = await runAsCallerSelected(gw, ctx, plan.statement, {
+    ...run,
     readOnly: plan.readOnly,
-    preRequest: qualifiedPreRequest(gw.config.dbPreRequest, schema),
-    rollback: prefer.tx === 'rollback',
-    signal: input.signal,
     decide: isRead
       ? undefined
       : (r) => {
