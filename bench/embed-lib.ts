@@ -6,14 +6,13 @@
  * bench/lib's worker can only send one fixed body; this file is also that child's entry point
  * (forked with the argument LOAD_WORKER_FLAG).
  */
-import { fork } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { onCleanup } from './lib/cleanup.ts';
-import type { LoadSummary } from './lib/load.ts';
+import { runInChild, type LoadSummary } from './lib/load.ts';
 import { REPO_ROOT } from './lib/proc.ts';
 
 export const MODEL_NAME = 'all-MiniLM-L6-v2';
@@ -224,29 +223,7 @@ export interface EmbedLoadSummary extends LoadSummary {
 
 /** Runs one load in a forked child (this file) so the generator has its own event loop and CPU account. */
 export function runEmbedLoad(o: EmbedLoadOptions): Promise<EmbedLoadSummary> {
-  return new Promise((resolvePromise, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), [LOAD_WORKER_FLAG], {
-      execArgv: ['--import', 'tsx'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: { ...process.env, NODE_OPTIONS: '' },
-    });
-    const unregister = onCleanup('embed load generator', () => void child.kill('SIGKILL'), () => void child.kill('SIGKILL'));
-    let settled = false;
-    child.once('message', (m: { summary?: EmbedLoadSummary; error?: string }) => {
-      settled = true;
-      if (m.summary) resolvePromise(m.summary);
-      else reject(new Error(`load generator failed: ${m.error}`));
-    });
-    child.once('exit', (code, signal) => {
-      unregister();
-      if (!settled) reject(new Error(`load generator exited (code ${code}, signal ${signal}) without a result`));
-    });
-    child.once('error', (e) => {
-      unregister();
-      if (!settled) reject(e);
-    });
-    child.send(o);
-  });
+  return runInChild<EmbedLoadSummary>(fileURLToPath(import.meta.url), [LOAD_WORKER_FLAG], 'embed load generator', o);
 }
 
 interface AutocannonResult {

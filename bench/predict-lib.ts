@@ -7,12 +7,11 @@
  *   - percentiles of repeated timings.
  * Not a benchmark itself (no run() export); bench/run.ts skips it.
  */
-import { fork, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { onCleanup } from './lib/cleanup.ts';
-import type { LoadSummary } from './lib/load.ts';
+import { runInChild, type LoadSummary } from './lib/load.ts';
 import { freePort, httpRequest } from './lib/net.ts';
 import { cleanEnv, REPO_ROOT, spawnService, type Service } from './lib/proc.ts';
 
@@ -35,31 +34,7 @@ export interface VariedLoadOptions {
 
 /** Runs one varied-request load in a child process (its own event loop and CPU account). */
 export function runVariedLoad(o: VariedLoadOptions): Promise<LoadSummary> {
-  return new Promise((resolvePromise, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), ['--predict-load-worker'], {
-      execArgv: ['--import', 'tsx'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: { ...process.env, NODE_OPTIONS: '' },
-    });
-    const unregister = onCleanup('predict load generator', () => {
-      child.kill('SIGKILL');
-    }, () => child.kill('SIGKILL'));
-    let settled = false;
-    child.once('message', (m: { summary?: LoadSummary; error?: string }) => {
-      settled = true;
-      if (m.summary) resolvePromise(m.summary);
-      else reject(new Error(`load generator failed: ${m.error}`));
-    });
-    child.once('exit', (code, signal) => {
-      unregister();
-      if (!settled) reject(new Error(`load generator exited (code ${code}, signal ${signal}) without a result`));
-    });
-    child.once('error', (e) => {
-      unregister();
-      if (!settled) reject(e);
-    });
-    child.send(o);
-  });
+  return runInChild<LoadSummary>(fileURLToPath(import.meta.url), ['--predict-load-worker'], 'predict load generator', o);
 }
 
 /** About `seconds` of load: a probe (10 requests per connection) sizes the measured run. */

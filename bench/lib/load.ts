@@ -57,29 +57,38 @@ export function failures(s: LoadSummary): number {
 }
 
 export function runLoad(o: LoadOptions): Promise<LoadSummary> {
+  return runInChild<LoadSummary>(resolve(REPO_ROOT, 'bench/lib/load-worker.ts'), [], 'load generator', o);
+}
+
+/**
+ * Forks `file` (a .ts module run under tsx) with `args`, sends it `message`, and resolves with the
+ * `summary` it sends back: load generators run in their own process so their event loop and CPU
+ * time stay apart from the orchestrator's. Killed on cleanup.
+ */
+export function runInChild<T>(file: string, args: string[], label: string, message: unknown): Promise<T> {
   return new Promise((resolvePromise, reject) => {
-    const child = fork(resolve(REPO_ROOT, 'bench/lib/load-worker.ts'), [], {
+    const child = fork(file, args, {
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, NODE_OPTIONS: '' },
     });
-    const unregister = onCleanup('load generator', () => {
+    const unregister = onCleanup(label, () => {
       child.kill('SIGKILL');
     }, () => child.kill('SIGKILL'));
     let settled = false;
-    child.once('message', (m: { summary?: LoadSummary; error?: string }) => {
+    child.once('message', (m: { summary?: T; error?: string }) => {
       settled = true;
       if (m.summary) resolvePromise(m.summary);
-      else reject(new Error(`load generator failed: ${m.error}`));
+      else reject(new Error(`${label} failed: ${m.error}`));
     });
     child.once('exit', (code, signal) => {
       unregister();
-      if (!settled) reject(new Error(`load generator exited (code ${code}, signal ${signal}) without a result`));
+      if (!settled) reject(new Error(`${label} exited (code ${code}, signal ${signal}) without a result`));
     });
     child.once('error', (e) => {
       unregister();
       if (!settled) reject(e);
     });
-    child.send(o);
+    child.send(message as object);
   });
 }
