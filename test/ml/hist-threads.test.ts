@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fitXGBoost } from '../../src/ml/algorithms/xgboost.ts';
-import { histHelperChunks, warmHistHelper } from '../../src/ml/algorithms/hist-pool.ts';
+import { histHelperChunks, makeTeam, warmHistHelper } from '../../src/ml/algorithms/hist-pool.ts';
 import { binMatrix, computeCuts, sortFloat64 } from '../../src/ml/algorithms/binning.ts';
 import { resolveHyperparams } from '../../src/ml/hyperparams.ts';
 import { predictMatrix } from '../../src/ml/predict-native.ts';
@@ -53,6 +53,40 @@ describe('threaded histogram building', () => {
     const a = predictMatrix(single, ds.x);
     const b = predictMatrix(threaded, ds.x);
     for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThanOrEqual(1e-9);
+  });
+
+  it('partitions (shared halves) keep rows stable and match a plain filter', async () => {
+    expect(await warmHistHelper()).toBe(true);
+    const rng = new Rng(5);
+    const n = 30_000;
+    const d = 3;
+    const data = new Float64Array(n * d);
+    for (let i = 0; i < n * d; i++) data[i] = i % 13 === 0 ? NaN : rng.normal();
+    const bm = binMatrix({ data, rows: n, cols: d }, computeCuts({ data, rows: n, cols: d }, 64));
+    for (const threads of [1, 2]) {
+      const sab = (bytes: number) => (threads > 1 ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+      const rows = new Int32Array(sab(n * 4));
+      const team = makeTeam({
+        rows, gh: new Float64Array(sab(n * 16)), rb: bm.rowBins, featOffset: bm.featOffset, colBins: bm.colBins,
+        tmp: new Int32Array(sab(n * 4)), nRows: n, d, S: 2, histLen: bm.totalSlots * 2, nHists: 4, threads,
+      });
+      try {
+        for (const [f, bin, ml, s, e] of [[0, 20, true, 0, n], [1, 5, false, 1000, 29_000], [2, 40, true, 7, 9000]] as const) {
+          for (let i = 0; i < n; i++) rows[i] = (i * 7919) % n; // a permutation, not ascending
+          const seg = Array.from(rows.subarray(s, e));
+          const left = (r: number) => {
+            const b = bm.colBins[f * n + r];
+            return b === bm.nBins[f] ? ml : b <= bin;
+          };
+          const want = [...seg.filter(left), ...seg.filter((r) => !left(r))];
+          const mid = team.partition(s, e, f, bin, bm.nBins[f], ml);
+          expect(mid).toBe(s + seg.filter(left).length);
+          expect(Array.from(rows.subarray(s, e))).toEqual(want);
+        }
+      } finally {
+        team.release();
+      }
+    }
   });
 
   it('small data stays on the training thread', () => {

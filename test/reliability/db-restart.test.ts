@@ -128,7 +128,13 @@ async function restartUnderLoad(t: Target): Promise<void> {
     const lateFailures = crashed ? [] : failed.filter((x) => x.start > upAt + 2000);
     const duringOutage = outs.filter((x) => x.start < upAt && x.end > downAt);
     const w = await checkWrites(admin2, 'rel_items', run.outcomes);
-    const conns = await gatewayConnections(admin2, t.dbName);
+    // a background transaction (a job heartbeat) may be between its round trips at any instant:
+    // what must hold is that none is *left* idle in transaction
+    let conns = await gatewayConnections(admin2, t.dbName);
+    for (let i = 0; i < 20 && conns.idleInTx > 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      conns = await gatewayConnections(admin2, t.dbName);
+    }
     const s = summarize(outs);
 
     const ok = unexplained.length === 0 && hangs === 0 && (crashed || (recoveryMs < 2000 && lateFailures.length === 0 && conns.idleInTx === 0)) && w.lost === 0 && w.doubled === 0;

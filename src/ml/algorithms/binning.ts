@@ -11,7 +11,7 @@ import { Rng } from './rng.ts';
 export interface BinnedMatrix {
   rows: number;
   cols: number;
-  /** column-major local bin codes (d × n); the missing code of feature f is nBins[f] */
+  /** column-major local bin codes (d × n), on shared memory; the missing code of feature f is nBins[f] */
   colBins: Uint8Array;
   /** row-major local bin codes (n × d), on shared memory so a helper thread can read them */
   rowBins: Uint8Array;
@@ -216,7 +216,7 @@ export function binMatrix(x: Matrix, cuts: Float64Array[]): BinnedMatrix {
     featOffset[f] = total;
     total += nBins[f] + 1;
   }
-  const colBins = new Uint8Array(n * d);
+  const colBins = new Uint8Array(new SharedArrayBuffer(n * d));
   const rowBins = new Uint8Array(new SharedArrayBuffer(n * d));
   // per feature a fixed-depth search over its cuts padded to 256 with +Infinity, written as
   // +(comparison) << k so V8 emits no data-dependent branches (5× faster on random data); one

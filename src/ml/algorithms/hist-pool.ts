@@ -1,14 +1,16 @@
 /**
- * Histogram kernels and the helper thread that shares histogram building with the trainer.
+ * Histogram kernels and the helper thread that shares histogram building and row
+ * partitioning with the trainer.
  *
- * Kernels are generated per feature chunk: the inner loop over a chunk's features is unrolled
- * with each feature's histogram offset as a constant, reading one Uint8 bin per feature from
- * the row-major bin matrix. A histogram is split by features into chunks; both the training
- * thread and one helper worker claim chunks of a task with a compare-and-swap on a shared
- * counter (work stealing). Every histogram cell receives exactly the same additions in the
- * same row order whichever thread builds its chunk, so the threaded and single-threaded
- * results are bit-identical. If the helper is slow to start, busy or absent, the training
- * thread simply builds all chunks itself.
+ * One kernel is generated per fit: the loop over features is unrolled with each feature's
+ * histogram offset as a constant, reading one Uint8 bin per feature from the row-major bin
+ * matrix. A large node's histogram is built as two row halves (the first into the node's slot,
+ * the second into a scratch slot, then summed); a large partition as two halves whose lefts
+ * and rights are concatenated. The training thread and one helper worker claim the halves of
+ * a task with a compare-and-swap on a shared counter (work stealing). Whether a node is split
+ * into halves depends only on its size, and every number is added in the same order whichever
+ * thread builds a half, so threaded and single-threaded results are bit-identical. If the
+ * helper is slow to start, busy or absent, the training thread simply builds both halves.
  *
  * The helper is one persistent worker per thread (module singleton, unref'd): it lives across
  * trees and fits, runs a synchronous serve loop on Atomics for the duration of one fit and
@@ -70,16 +72,52 @@ export function compileKernel(body: string): HistKernel {
 /** control words (Int32Array over a SharedArrayBuffer) */
 const TASK = 0; // (seq << 8) | next chunk to claim; RELEASE ends the serve loop
 const DONE = 1; // chunks finished in the current task
-const N_CHUNKS = 2;
+const N_CHUNKS = 2; // chunks (halves) per task
 const SMALL = 3; // hist slot to build
 const PARENT = 4; // hist slot to subtract the built one from, or -1
 const START = 5;
 const END = 6;
 const HELPER_CHUNKS = 7; // statistics: chunks built by the helper
-const CTRL_WORDS = 8;
+const KIND = 8; // 0: histogram task; 1: partition task (two halves)
+const P_FEATURE = 9;
+const P_BIN = 10;
+const P_MISS = 11; // missing bin code of the feature
+const P_ML = 12; // 1 = missing goes left
+const P_MID = 13; // first row position of the second half
+const P_LEFT0 = 14; // rows that went left in each half (results)
+const P_LEFT1 = 15;
+const CTRL_WORDS = 16;
 const RELEASE = -1;
-/** histogram updates (rows × features) below which a node is not worth a hand-off */
-const PARALLEL_MIN_UPDATES = 48_000;
+/**
+ * histogram updates (rows × features) from which a node's histogram is built as two row
+ * halves (summed afterwards), shared with the helper when there is one; below, in one pass.
+ * Depends on the node only, so threaded and single-threaded fits add the same numbers.
+ */
+const SPLIT_MIN_UPDATES = 40_000;
+/** rows below which a partition is not worth a hand-off */
+const PARALLEL_MIN_PARTITION = 8_000;
+
+/**
+ * Stable partition of rows[a..b) of one half: rows going left are written in place from a,
+ * rows going right into tmp from a. Returns the number that went left.
+ */
+function partitionHalf(
+  rows: Int32Array, tmp: Int32Array, col: Uint8Array, goLeft: Uint8Array, a: number, b: number,
+  base: number, bin: number, miss: number, ml: number,
+): number {
+  for (let v = 0; v <= miss; v++) goLeft[v] = v === miss ? ml : v <= bin ? 1 : 0;
+  let l = a;
+  let k = a;
+  for (let i = a; i < b; i++) {
+    const r = rows[i];
+    const t = goLeft[col[base + r]];
+    rows[l] = r;
+    tmp[k] = r;
+    l += t;
+    k += 1 - t;
+  }
+  return l - a;
+}
 
 /** A shared histogram task runner for one fit. */
 export class HistTeam {
@@ -87,6 +125,7 @@ export class HistTeam {
   /** histogram slots: the first `shared` live in shared memory, later ones are thread-local */
   readonly hists: Float64Array[];
   readonly shared: number;
+  private readonly scratch: Float64Array;
   readonly kernels: HistKernel[];
   /** slot ranges [chunkStart[c], chunkStart[c + 1]) of each chunk, in doubles */
   readonly chunkStart: Int32Array;
@@ -99,6 +138,9 @@ export class HistTeam {
     private readonly rb: Uint8Array,
     private readonly off: Int32Array,
     private readonly d: number,
+    private readonly col: Uint8Array,
+    private readonly tmp: Int32Array,
+    private readonly nRows: number,
     histSab: SharedArrayBuffer | null,
     private readonly histLen: number,
     nHists: number,
@@ -110,10 +152,12 @@ export class HistTeam {
     this.hists = [];
     this.shared = histSab ? nHists : 0;
     for (let i = 0; i < this.shared; i++) this.hists.push(new Float64Array(histSab!, i * histLen * 8, histLen));
+    // the second row half of split histogram builds goes here (shared slot nHists)
+    this.scratch = histSab ? new Float64Array(histSab, nHists * histLen * 8, histLen) : new Float64Array(histLen);
     this.kernels = kernelBodies.map(compileKernel);
     this.chunkStart = chunkStart;
-    this.ctrl[N_CHUNKS] = kernelBodies.length;
-    this.ctrl[TASK] = kernelBodies.length; // seq 0, nothing to claim
+    this.ctrl[N_CHUNKS] = 2;
+    this.ctrl[TASK] = 2; // seq 0, nothing to claim
     if (histSab) helper?.post({
       ctrl: this.ctrl.buffer,
       hist: histSab,
@@ -123,6 +167,9 @@ export class HistTeam {
       gh: gh.buffer,
       rb: rb.buffer,
       off: off.buffer,
+      col: col.buffer,
+      tmp: tmp.buffer,
+      nRows,
       kernels: kernelBodies,
       chunkStart: Array.from(chunkStart),
     });
@@ -144,46 +191,127 @@ export class HistTeam {
    * slot `parent`; chunks are shared with the helper.
    */
   run(small: number, parent: number, s: number, e: number): void {
-    const c = this.ctrl;
-    const n = c[N_CHUNKS];
-    if (n === 1 || this.released || small >= this.shared || parent >= this.shared || (e - s) * this.d < PARALLEL_MIN_UPDATES) {
-      for (let k = 0; k < n; k++) this.chunk(k, small, parent, s, e);
+    const kernel = this.kernels[0];
+    const { rows, gh, rb, off } = this;
+    const h = this.hists[small];
+    if ((e - s) * this.d < SPLIT_MIN_UPDATES) {
+      h.fill(0);
+      kernel(rows, s, e, gh, rb, h, off);
+      if (parent >= 0) {
+        const p = this.hists[parent];
+        for (let i = 0; i < p.length; i++) p[i] -= h[i];
+      }
       return;
     }
-    Atomics.store(c, SMALL, small);
-    Atomics.store(c, PARENT, parent);
-    Atomics.store(c, START, s);
-    Atomics.store(c, END, e);
+    // two row halves into `small` and the scratch slot, whichever thread builds them
+    const mid = (s + e) >>> 1;
+    const sc = this.scratch;
+    const c = this.ctrl;
+    if (this.shared > 0 && !this.released && small < this.shared) {
+      Atomics.store(c, KIND, 0);
+      Atomics.store(c, SMALL, small);
+      Atomics.store(c, START, s);
+      Atomics.store(c, END, e);
+      Atomics.store(c, P_MID, mid);
+      this.post();
+      for (;;) {
+        const v = Atomics.load(c, TASK);
+        const k = v & 0xff;
+        if (k >= 2) break;
+        if (Atomics.compareExchange(c, TASK, v, v + 1) !== v) continue;
+        const t = k === 0 ? h : sc;
+        t.fill(0);
+        kernel(rows, k === 0 ? s : mid, k === 0 ? mid : e, gh, rb, t, off);
+        Atomics.add(c, DONE, 1);
+      }
+      this.waitDone(2);
+    } else {
+      h.fill(0);
+      kernel(rows, s, mid, gh, rb, h, off);
+      sc.fill(0);
+      kernel(rows, mid, e, gh, rb, sc, off);
+    }
+    if (parent >= 0) {
+      const p = this.hists[parent];
+      for (let i = 0; i < h.length; i++) {
+        const v = h[i] + sc[i];
+        h[i] = v;
+        p[i] -= v;
+      }
+    } else {
+      for (let i = 0; i < h.length; i++) h[i] += sc[i];
+    }
+  }
+
+  private post(): void {
+    const c = this.ctrl;
     Atomics.store(c, DONE, 0);
     this.seq = (this.seq + 1) & 0x7fffff;
-    const base = this.seq << 8;
-    Atomics.store(c, TASK, base);
+    Atomics.store(c, TASK, this.seq << 8);
     Atomics.notify(c, TASK, 1);
+  }
+
+  private readonly goLeft = new Uint8Array(256);
+
+  /**
+   * Stable partition of rows[s..e) by "bin of feature f <= bin goes left" (the missing code
+   * miss goes left when ml); returns the first position of the right part. Large ranges are
+   * split in two halves that the helper may take one of; the result is the same either way.
+   */
+  partition(s: number, e: number, f: number, bin: number, miss: number, ml: boolean): number {
+    const { rows, tmp, col, goLeft } = this;
+    const base = f * this.nRows;
+    const mlv = ml ? 1 : 0;
+    if (this.shared === 0 || this.released || e - s < PARALLEL_MIN_PARTITION) {
+      const l = s + partitionHalf(rows, tmp, col, goLeft, s, e, base, bin, miss, mlv);
+      rows.set(tmp.subarray(s, s + (e - l)), l);
+      return l;
+    }
+    const c = this.ctrl;
+    const h = (s + e) >>> 1;
+    Atomics.store(c, KIND, 1);
+    Atomics.store(c, START, s);
+    Atomics.store(c, END, e);
+    Atomics.store(c, P_MID, h);
+    Atomics.store(c, P_FEATURE, f);
+    Atomics.store(c, P_BIN, bin);
+    Atomics.store(c, P_MISS, miss);
+    Atomics.store(c, P_ML, mlv);
+    this.post();
+    // the task has N_CHUNKS chunks like every task; those past the two halves are empty
+    const n = c[N_CHUNKS];
     for (;;) {
       const v = Atomics.load(c, TASK);
       const k = v & 0xff;
       if (k >= n) break;
       if (Atomics.compareExchange(c, TASK, v, v + 1) !== v) continue;
-      this.chunk(k, small, parent, s, e);
+      if (k >= 2) {
+        Atomics.add(c, DONE, 1);
+        continue;
+      }
+      const a = k === 0 ? s : h;
+      const b = k === 0 ? h : e;
+      Atomics.store(c, P_LEFT0 + k, partitionHalf(rows, tmp, col, goLeft, a, b, base, bin, miss, mlv));
       Atomics.add(c, DONE, 1);
     }
+    this.waitDone(n);
+    const l0 = Atomics.load(c, P_LEFT0);
+    const l1 = Atomics.load(c, P_LEFT1);
+    // [lefts of half 0][lefts of half 1][rights of half 0][rights of half 1]
+    rows.copyWithin(s + l0, h, h + l1);
+    let at = s + l0 + l1;
+    rows.set(tmp.subarray(s, h - l0), at);
+    at += h - s - l0;
+    rows.set(tmp.subarray(h, e - l1), at);
+    return s + l0 + l1;
+  }
+
+  private waitDone(n: number): void {
+    const c = this.ctrl;
     // the helper may still be finishing one chunk
     let spins = 0;
     while (Atomics.load(c, DONE) < n) {
       if (++spins > 20000) Atomics.wait(c, DONE, Atomics.load(c, DONE), 1);
-    }
-  }
-
-  /** single-threaded equivalent of run with all chunks built here */
-  chunk(k: number, small: number, parent: number, s: number, e: number): void {
-    const h = this.hists[small];
-    const a = this.chunkStart[k];
-    const b = this.chunkStart[k + 1];
-    h.fill(0, a, b);
-    this.kernels[k](this.rows, s, e, this.gh, this.rb, h, this.off);
-    if (parent >= 0) {
-      const p = this.hists[parent];
-      for (let i = a; i < b; i++) p[i] -= h[i];
     }
   }
 
@@ -199,14 +327,19 @@ export class HistTeam {
 const HELPER_SOURCE = String.raw`
 const { parentPort } = require('node:worker_threads');
 const TASK = 0, DONE = 1, N_CHUNKS = 2, SMALL = 3, PARENT = 4, START = 5, END = 6, HELPER_CHUNKS = 7, RELEASE = -1;
+const KIND = 8, P_FEATURE = 9, P_BIN = 10, P_MISS = 11, P_ML = 12, P_MID = 13, P_LEFT0 = 14;
+const partitionHalf = PARTITION_HALF;
 parentPort.on('message', (m) => {
   const c = new Int32Array(m.ctrl);
   const hists = [];
-  for (let i = 0; i < m.nHists; i++) hists.push(new Float64Array(m.hist, i * m.histLen * 8, m.histLen));
+  for (let i = 0; i <= m.nHists; i++) hists.push(new Float64Array(m.hist, i * m.histLen * 8, m.histLen));
   const rows = new Int32Array(m.rows);
   const gh = new Float64Array(m.gh);
   const rb = new Uint8Array(m.rb);
   const off = new Int32Array(m.off);
+  const col = new Uint8Array(m.col);
+  const tmp = new Int32Array(m.tmp);
+  const goLeft = new Uint8Array(256);
   const kernels = m.kernels.map((b) => new Function('rows', 's', 'e', 'gh', 'rb', 'hist', 'off', b));
   const cs = m.chunkStart;
   const n = c[N_CHUNKS];
@@ -216,7 +349,7 @@ parentPort.on('message', (m) => {
     if (v === RELEASE) break;
     const k = v & 0xff;
     if (k >= n) {
-      if (++spins < 4000) continue;
+      if (++spins < 100_000) continue;
       spins = 0;
       Atomics.wait(c, TASK, v, 1000);
       continue;
@@ -224,15 +357,23 @@ parentPort.on('message', (m) => {
     if (Atomics.compareExchange(c, TASK, v, v + 1) !== v) continue;
     spins = 0;
     // parameters are stable while a claimed chunk of this task is unfinished
-    const small = c[SMALL], parent = c[PARENT], s = c[START], e = c[END];
-    const h = hists[small];
-    const a = cs[k], b = cs[k + 1];
-    h.fill(0, a, b);
-    kernels[k](rows, s, e, gh, rb, h, off);
-    if (parent >= 0) {
-      const p = hists[parent];
-      for (let i = a; i < b; i++) p[i] -= h[i];
+    if (c[KIND] === 1) {
+      if (k >= 2) {
+        Atomics.add(c, DONE, 1);
+        continue;
+      }
+      const s = c[START], e = c[END], h = c[P_MID];
+      const a = k === 0 ? s : h;
+      const b = k === 0 ? h : e;
+      Atomics.store(c, P_LEFT0 + k, partitionHalf(rows, tmp, col, goLeft, a, b, c[P_FEATURE] * m.nRows, c[P_BIN], c[P_MISS], c[P_ML]));
+      Atomics.add(c, DONE, 1);
+      Atomics.notify(c, DONE);
+      continue;
     }
+    const s = c[START], e = c[END], mid = c[P_MID];
+    const t = k === 0 ? hists[c[SMALL]] : hists[m.nHists];
+    t.fill(0);
+    kernels[0](rows, k === 0 ? s : mid, k === 0 ? mid : e, gh, rb, t, off);
     Atomics.add(c, HELPER_CHUNKS, 1);
     Atomics.add(c, DONE, 1);
     Atomics.notify(c, DONE);
@@ -245,7 +386,7 @@ class Helper {
   ready: Promise<boolean>;
 
   constructor() {
-    this.worker = new Worker(HELPER_SOURCE, { eval: true, execArgv: [], stdout: false, stderr: false });
+    this.worker = new Worker(HELPER_SOURCE.replace('PARTITION_HALF', partitionHalf.toString()), { eval: true, execArgv: [], stdout: false, stderr: false });
     this.worker.unref();
     this.ready = new Promise((resolve) => {
       this.worker!.once('online', () => resolve(true));
@@ -298,6 +439,10 @@ export interface TeamOptions {
   gh: Float64Array;
   rb: Uint8Array;
   featOffset: Int32Array;
+  /** column-major bins (d × nRows) and a rows-sized scratch for partitions, both shared */
+  colBins: Uint8Array;
+  tmp: Int32Array;
+  nRows: number;
   d: number;
   S: number;
   histLen: number;
@@ -306,8 +451,6 @@ export interface TeamOptions {
   threads: number;
 }
 
-/** chunk size: small enough that a descheduled helper holds back little work */
-const FEATURES_PER_CHUNK = 5;
 
 /** shared histogram memory above which a fit stays single-threaded */
 const MAX_SHARED_BYTES = 256 * 1024 * 1024;
@@ -320,8 +463,8 @@ export function chunkBounds(d: number, parts: number): Int32Array {
 }
 
 export function makeTeam(o: TeamOptions): HistTeam {
-  const threaded = o.threads > 1 && o.d >= 2 && o.histLen * o.nHists * 8 <= MAX_SHARED_BYTES;
-  const parts = threaded ? Math.max(2, Math.min(32, Math.round(o.d / FEATURES_PER_CHUNK))) : 1;
+  const threaded = o.threads > 1 && o.histLen * (o.nHists + 1) * 8 <= MAX_SHARED_BYTES;
+  const parts = 1;
   const fb = chunkBounds(o.d, parts);
   const bodies: string[] = [];
   const chunkStart = new Int32Array(parts + 1);
@@ -330,7 +473,7 @@ export function makeTeam(o: TeamOptions): HistTeam {
     chunkStart[c] = o.featOffset[fb[c]] * o.S;
   }
   chunkStart[parts] = o.histLen;
-  const sab = threaded ? new SharedArrayBuffer(o.histLen * o.nHists * 8) : null;
+  const sab = threaded ? new SharedArrayBuffer(o.histLen * (o.nHists + 1) * 8) : null;
   const h = threaded ? getHelper() : null;
-  return new HistTeam(o.rows, o.gh, o.rb, o.featOffset, o.d, sab, o.histLen, o.nHists, bodies, chunkStart, h);
+  return new HistTeam(o.rows, o.gh, o.rb, o.featOffset, o.d, o.colBins, o.tmp, o.nRows, sab, o.histLen, o.nHists, bodies, chunkStart, h);
 }

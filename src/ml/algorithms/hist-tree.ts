@@ -11,8 +11,9 @@
  * histograms are alive. Children that cannot be split (at max depth, too light, one row) get
  * no histogram at all. Rows of a node are a contiguous, ascending range of `rows`.
  *
- * Histograms are built by generated kernels over the row-major Uint8 bins, split by feature
- * chunks that a helper thread may share (see hist-pool.ts); results do not depend on it.
+ * Histograms are built by a generated kernel over the row-major Uint8 bins, large nodes as two
+ * row halves, and large partitions as two halves, that a helper thread may share (see
+ * hist-pool.ts); results do not depend on it.
  */
 import type { BinnedMatrix } from './binning.ts';
 import type { Rng } from './rng.ts';
@@ -107,13 +108,16 @@ export class HistTreeBuilder {
     const shared = (bytes: number) => (threads > 1 ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
     this.gh = new Float64Array(shared(this.n * this.S * 8));
     this.rows = new Int32Array(shared(this.n * 4));
-    this.tmp = new Int32Array(this.n);
+    this.tmp = new Int32Array(shared(this.n * 4));
     this.histLen = bm.totalSlots * this.S;
     this.team = makeTeam({
       rows: this.rows,
       gh: this.gh,
       rb: bm.rowBins,
       featOffset: bm.featOffset,
+      colBins: bm.colBins,
+      tmp: this.tmp,
+      nRows: this.n,
       d: this.d,
       S: this.S,
       histLen: this.histLen,
@@ -129,8 +133,12 @@ export class HistTreeBuilder {
     this.ensureCapacity(64);
   }
 
-  /** Grows one tree over rows[0..count). featureMask (length d, 1 = usable) may be null. */
-  grow(count: number, featureMask: Uint8Array | null, params: GrowParams): GrownTree {
+  /**
+   * Grows one tree over rows[0..count). featureMask (length d, 1 = usable) may be null.
+   * rootSum, when given, is the S channel sums of gh over rows[0..count) added in row order
+   * (the caller computed them while filling gh); otherwise they are summed here.
+   */
+  grow(count: number, featureMask: Uint8Array | null, params: GrowParams, rootSum?: Float64Array): GrownTree {
     this.p = params;
     this.size = 0;
     this.nActive = 0;
@@ -139,11 +147,14 @@ export class HistTreeBuilder {
     }
     const root = this.newNode(0, count);
     const sum = this.sumBuffer(0);
-    sum.fill(0);
-    const { gh, rows, S } = this;
-    for (let i = 0; i < count; i++) {
-      const o = rows[i] * S;
-      for (let c = 0; c < S; c++) sum[c] += gh[o + c];
+    if (rootSum) sum.set(rootSum.subarray(0, this.S));
+    else {
+      sum.fill(0);
+      const { gh, rows, S } = this;
+      for (let i = 0; i < count; i++) {
+        const o = rows[i] * S;
+        for (let c = 0; c < S; c++) sum[c] += gh[o + c];
+      }
     }
     let hist = -1;
     if (this.canSplit(0, sum[this.K], count)) {
@@ -331,27 +342,9 @@ export class HistTreeBuilder {
     }
   }
 
-  private readonly goLeft = new Uint8Array(256);
-
-  /** Stable partition of rows[s..e) by the split, branch-free via a per-split bin table. */
+  /** Stable partition of rows[s..e) by the split (shared with the helper on large ranges). */
   private partition(s: number, e: number, f: number, bin: number, missingLeft: boolean): number {
-    const { rows, tmp, n, goLeft } = this;
-    const col = this.bm.colBins;
-    const miss = this.bm.nBins[f];
-    for (let b = 0; b <= miss; b++) goLeft[b] = b === miss ? (missingLeft ? 1 : 0) : b <= bin ? 1 : 0;
-    const base = f * n;
-    let l = s;
-    let k = 0;
-    for (let i = s; i < e; i++) {
-      const r = rows[i];
-      const t = goLeft[col[base + r]];
-      rows[l] = r;
-      tmp[k] = r;
-      l += t;
-      k += 1 - t;
-    }
-    rows.set(tmp.subarray(0, k), l);
-    return l;
+    return this.team.partition(s, e, f, bin, this.bm.nBins[f], missingLeft);
   }
 
   private bestFeature = -1;

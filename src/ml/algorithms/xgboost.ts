@@ -105,12 +105,15 @@ function boost(
   const margin = new Float64Array(n * outputs);
   for (let i = 0; i < n; i++) for (let o = 0; o < outputs; o++) margin[i * outputs + o] = baseScore[o];
   const prob = objective === 'multi:softmax' ? new Float64Array(n * k) : null;
+  // binary:logistic keeps exp(-margin) per row, updated by one exp per leaf instead of per row
+  const expNeg = objective === 'binary:logistic' ? new Float64Array(n).fill(Math.exp(-baseScore[0])) : null;
   const inSample = new Uint8Array(n);
   const mask = new Uint8Array(d);
   const featIdx = new Int32Array(d);
   const importance = new Float64Array(d);
   const trees: Tree[] = [];
   const treeOutput: number[] = [];
+  const rootSum = new Float64Array(2);
 
   for (let round = 0; round < nEst; round++) {
     checkCancelled(ctx);
@@ -152,10 +155,10 @@ function boost(
         let j = 0;
         for (let i = 0; i < n; i++) if (inSample[i]) rows[j++] = i;
       }
-      fillGradients(objective, gh, rows, m, margin, prob, y, o, outputs);
-      const t = builder.grow(m, featureMask, grow);
+      fillGradients(objective, gh, rows, m, margin, prob, expNeg, y, o, outputs, rootSum);
+      const t = builder.grow(m, featureMask, grow, rootSum);
       HistTreeBuilder.prune(t, gamma);
-      applyTree(t, bm, rows, margin, outputs, o, eta, subsample < 1 ? inSample : null);
+      applyTree(t, bm, rows, margin, expNeg, outputs, o, eta, subsample < 1 ? inSample : null);
       addImportance(t, importance);
       trees.push(toTree(t, 1, (node, out, at) => (out[at] = eta * t.weight[node])));
       treeOutput.push(o);
@@ -198,31 +201,49 @@ function fillGradients(
   m: number,
   margin: Float64Array,
   prob: Float64Array | null,
+  expNeg: Float64Array | null,
   y: Float64Array,
   o: number,
   outputs: number,
+  sum: Float64Array,
 ): void {
+  // sum: gradient and hessian totals in row order (the tree builder's root sums)
+  let sg = 0;
+  let sh = 0;
   if (objective === 'reg:squarederror') {
     for (let i = 0; i < m; i++) {
       const r = rows[i];
-      gh[2 * r] = margin[r] - y[r];
+      const g = margin[r] - y[r];
+      gh[2 * r] = g;
       gh[2 * r + 1] = 1;
+      sg += g;
+      sh += 1;
     }
   } else if (objective === 'binary:logistic') {
     for (let i = 0; i < m; i++) {
       const r = rows[i];
-      const pr = 1 / (1 + Math.exp(-margin[r]));
-      gh[2 * r] = pr - y[r];
-      gh[2 * r + 1] = Math.max(pr * (1 - pr), 1e-16);
+      const pr = 1 / (1 + expNeg![r]);
+      const g = pr - y[r];
+      const h = Math.max(pr * (1 - pr), 1e-16);
+      gh[2 * r] = g;
+      gh[2 * r + 1] = h;
+      sg += g;
+      sh += h;
     }
   } else {
     for (let i = 0; i < m; i++) {
       const r = rows[i];
       const pr = prob![r * outputs + o];
-      gh[2 * r] = pr - (y[r] === o ? 1 : 0);
-      gh[2 * r + 1] = Math.max(2 * pr * (1 - pr), 1e-16);
+      const g = pr - (y[r] === o ? 1 : 0);
+      const h = Math.max(2 * pr * (1 - pr), 1e-16);
+      gh[2 * r] = g;
+      gh[2 * r + 1] = h;
+      sg += g;
+      sh += h;
     }
   }
+  sum[0] = sg;
+  sum[1] = sh;
 }
 
 /** Adds the new tree's output to the margins: by leaf row ranges, or by routing unsampled rows. */
@@ -231,11 +252,13 @@ function applyTree(
   bm: ReturnType<typeof binMatrix>,
   rows: Int32Array,
   margin: Float64Array,
+  expNeg: Float64Array | null,
   outputs: number,
   o: number,
   eta: number,
   inSample: Uint8Array | null,
 ): void {
+  // walk from the root: pruned splits are leaves whose old children are unreachable
   const stack = [0];
   while (stack.length) {
     const i = stack.pop()!;
@@ -244,11 +267,31 @@ function applyTree(
       continue;
     }
     const v = eta * t.weight[i];
-    for (let j = t.start[i]; j < t.end[i]; j++) margin[rows[j] * outputs + o] += v;
+    const s = t.start[i];
+    const e = t.end[i];
+    if (expNeg) {
+      const ev = Math.exp(-v);
+      for (let j = s; j < e; j++) {
+        const r = rows[j];
+        margin[r] += v;
+        expNeg[r] = updateExpNeg(expNeg[r], ev, margin[r]);
+      }
+    } else {
+      for (let j = s; j < e; j++) margin[rows[j] * outputs + o] += v;
+    }
   }
   if (inSample) {
     for (let r = 0; r < bm.rows; r++) {
-      if (!inSample[r]) margin[r * outputs + o] += eta * t.weight[leafOfBinnedRow(t, bm, r)];
+      if (inSample[r]) continue;
+      const v = eta * t.weight[leafOfBinnedRow(t, bm, r)];
+      margin[r * outputs + o] += v;
+      if (expNeg) expNeg[r] = updateExpNeg(expNeg[r], Math.exp(-v), margin[r]);
     }
   }
+}
+
+/** exp(-margin) from its previous value; recomputed where the product left the normal range */
+function updateExpNeg(prev: number, factor: number, margin: number): number {
+  const x = prev * factor;
+  return x > 1e-300 && x < 1e300 ? x : Math.exp(-margin);
 }
