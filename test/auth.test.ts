@@ -52,6 +52,11 @@ describe('HS256/384/512 secrets', () => {
     expect((await who(app, bearer(await token({ role: 'authenticated', nbf: now() + 10 })))).json()).toBe('authenticated');
   });
 
+  it('issued in the future (iat) beyond the skew → 401 PGRST303; within the skew → accepted', async () => {
+    expectInvalidToken(await who(app, bearer(await token({ role: 'authenticated', iat: now() + 3600 }))), 'PGRST303');
+    expect((await who(app, bearer(await token({ role: 'authenticated', iat: now() + 10 })))).json()).toBe('authenticated');
+  });
+
   it('a wrong key → 401', async () => {
     expectInvalidToken(await who(app, bearer(await token({ role: 'authenticated' }, { secret: 'another-secret-that-is-also-32-chars-long!!' }))));
   });

@@ -130,6 +130,10 @@ export class Authenticator {
     } catch (e) {
       throw describeJoseError(e);
     }
+    // jose checks exp and nbf; a token issued in the future is refused here, with the same skew
+    if (typeof claims.iat === 'number' && claims.iat > now / 1000 + CLOCK_SKEW_SECONDS) {
+      throw invalidToken('JWT issued at future', 'PGRST303');
+    }
     const identity = this.identityFromClaims(claims as Record<string, unknown>);
     const expSeconds = typeof claims.exp === 'number' ? claims.exp + CLOCK_SKEW_SECONDS : Infinity;
     // nbf-bearing tokens are not cached: they become valid later and must be re-checked
