@@ -19,6 +19,7 @@
  *       request, the canary table is untouched, and pg_stat_activity of the gateway's sessions,
  *       sampled during the run, never shows the marker.
  */
+import { report as reportLine } from '../reliability/report.ts';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -320,6 +321,14 @@ describe('fuzzing /rpc, tables and /models', () => {
     reportKnownIssues('fuzz', KNOWN_5XX.filter((k) => knownSeen.has(k.id)));
     for (const u of unexpected5xx) console.log(`[security:fuzz] 5xx: ${u}`);
     for (const v of markers.violations.slice(0, 10)) console.log(`[security:fuzz] marker outside quotes: ${v}`);
+    reportLine('fuzz/generated-requests', unexpected5xx.length === 0 && markers.violations.length === 0 && report.injected === 0, {
+      fuzz_cases: RUNS,
+      requests: RUNS,
+      errors: unexpected5xx.length,
+      unquoted_markers: markers.violations.length,
+      injected: report.injected,
+      seed: SEED,
+    });
     summary('fuzz', {
       seed: SEED,
       generated: RUNS,

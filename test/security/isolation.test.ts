@@ -21,6 +21,7 @@
  *   connection first; the battery checks whether a later request of another tenant on that
  *   connection then reads planted results or leaves its own results behind (KNOWN_ISSUES).
  */
+import { report as reportLine } from '../reliability/report.ts';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgEmbeddingCache } from '../../src/embed/pg-cache.ts';
@@ -332,6 +333,7 @@ describe('tenant isolation', () => {
     const known = KNOWN_ISSUES.filter((k) => k.attempts.some((a) => knownHits.includes(a)));
     reportKnownIssues('isolation', known);
     for (const f of failures) if (!unknown.includes(f)) console.log(`[security:isolation] observed: ${f}`);
+    reportLine('security/tenant-isolation', unknown.length === 0 && fivexx === 0, { attacks: tried, refused: tried - unknown.length, refused_or_empty: denied, twins_compared: twins, errors: fivexx });
     summary('isolation', { attempts: tried, refused_or_empty: denied, twins_compared: twins, '5xx': fivexx, known_issues: knownHits.length, unexpected: unknown.length, ddl_by_requests: report.ddlFromRequests.length, canary: report.canaryIntact ? 'intact' : 'TOUCHED' });
     expect(tried).toBeGreaterThanOrEqual(20);
     expect(unknown).toEqual([]);

@@ -18,6 +18,7 @@
  * Cases whose wrong behaviour is a known, reported issue are listed in KNOWN_ISSUES: the test
  * prints them instead of failing (and says so when one starts passing).
  */
+import { report as reportLine } from '../reliability/report.ts';
 import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -268,6 +269,13 @@ describe('JWT battery', () => {
       '5xx': allStatuses.filter((s) => s >= 500).length,
       known_issues: known.length,
       unexpected: unexpected.length,
+    });
+    const hostileFailed = unexpected.filter((o) => refusedCases.some((c) => c.id === o.id)).length;
+    reportLine('security/jwt-battery', unexpected.length === 0, {
+      attacks: refusedCases.length,
+      refused: refusedCases.length - hostileFailed,
+      requests: allStatuses.length,
+      errors: allStatuses.filter((s) => s >= 500).length,
     });
     expect(unexpected.map((o) => `${o.id} (${byId.get(o.id)!.what}): ${o.failures.join('; ')}`)).toEqual([]);
   });
