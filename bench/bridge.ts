@@ -6,7 +6,7 @@
  *
  * Environment: BENCH_BRIDGE_ROWS (default 10000), BENCH_DATABASE_URL (else an embedded PostgreSQL).
  */
-import { pathToFileURL } from 'node:url';
+import { runIfMain } from './lib/results.ts';
 import { cleanupAll } from './lib/cleanup.ts';
 import { startBenchDatabase, type BenchDatabase } from './lib/database.ts';
 import { startGatewayProcess, type RunningGateway } from './lib/gateway.ts';
@@ -124,12 +124,4 @@ export async function run(): Promise<BenchResult> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  run().then(
-    (r) => console.log(JSON.stringify(r.metrics, null, 2)),
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, run);

@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { onCleanup } from './lib/cleanup.ts';
 import { runInChild, type LoadSummary } from './lib/load.ts';
+import type { Autocannon } from './lib/load-worker.ts';
 import { REPO_ROOT } from './lib/proc.ts';
 
 export const MODEL_NAME = 'all-MiniLM-L6-v2';
@@ -226,18 +227,6 @@ export function runEmbedLoad(o: EmbedLoadOptions): Promise<EmbedLoadSummary> {
   return runInChild<EmbedLoadSummary>(fileURLToPath(import.meta.url), [LOAD_WORKER_FLAG], 'embed load generator', o);
 }
 
-interface AutocannonResult {
-  duration: number;
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-  '2xx': number;
-}
-interface Instance {
-  on(event: 'response', fn: (client: unknown, statusCode: number, bytes: number, ms: number) => void): void;
-  on(event: 'reqError', fn: (err: Error & { code?: string }) => void): void;
-}
-type Autocannon = (opts: Record<string, unknown>, cb: (err: Error | null, result: AutocannonResult) => void) => Instance;
 
 function latencySummary(samples: number[]): LoadSummary['latencyMs'] {
   const sorted = Float64Array.from(samples).sort();

@@ -36,7 +36,6 @@
  *   npx tsx bench/embed.ts        or        npm run bench -- embed
  */
 import { availableParallelism } from 'node:os';
-import { pathToFileURL } from 'node:url';
 import { cleanupAll } from './lib/cleanup.ts';
 import { startBenchDatabase, type BenchDatabase } from './lib/database.ts';
 import { startGatewayProcess, type RunningGateway } from './lib/gateway.ts';
@@ -44,7 +43,7 @@ import { randomSecret, signToken } from './lib/jwt.ts';
 import { failures } from './lib/load.ts';
 import { httpRequest } from './lib/net.ts';
 import { cpuMeter, processTree } from './lib/proc.ts';
-import { writeResult } from './lib/results.ts';
+import { runIfMain } from './lib/results.ts';
 import { formatTable } from './lib/table.ts';
 import type { BenchResult, Metrics } from './lib/types.ts';
 import { ORT_SESSION_CONFIG } from '../src/embed/encoder.ts';
@@ -367,15 +366,4 @@ export async function run(): Promise<BenchResult> {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  run().then(
-    (r) => {
-      const file = writeResult(r);
-      console.log(`embed: wrote ${file}`);
-    },
-    (e: unknown) => {
-      console.error(e);
-      process.exitCode = 1;
-    },
-  );
-}
+runIfMain(import.meta.url, run);

@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runInChild, type LoadSummary } from './lib/load.ts';
+import type { Autocannon } from './lib/load-worker.ts';
 import { freePort, httpRequest } from './lib/net.ts';
 import { cleanEnv, REPO_ROOT, spawnService, type Service } from './lib/proc.ts';
 
@@ -48,10 +49,6 @@ export async function runVariedLoadFor(o: Omit<VariedLoadOptions, 'amount'>, sec
 // ---------------------------------------------------------------------------------------------
 // the load worker (this file forked with --predict-load-worker)
 
-type Autocannon = (opts: Record<string, unknown>, cb: (err: Error | null, result: Record<string, number> & { duration: number }) => void) => {
-  on(event: 'response', fn: (client: unknown, statusCode: number, bytes: number, ms: number) => void): void;
-  on(event: 'reqError', fn: (err: Error & { code?: string }) => void): void;
-};
 
 function percentileOf(sorted: ArrayLike<number>, q: number): number {
   const n = sorted.length;

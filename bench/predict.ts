@@ -42,7 +42,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import ort from 'onnxruntime-node';
 import { featuresToRow, ModelCache, predictRows, type LoadedModel } from '../src/ml/serving.ts';
 import { OrtModel } from '../src/ml/onnx/runtime.ts';
@@ -53,7 +52,7 @@ import { startGatewayProcess, type RunningGateway } from './lib/gateway.ts';
 import { randomSecret, signToken } from './lib/jwt.ts';
 import { failures, type LoadSummary } from './lib/load.ts';
 import { cpuMeter, processTree, type Service } from './lib/proc.ts';
-import { writeResult } from './lib/results.ts';
+import { runIfMain } from './lib/results.ts';
 import { formatTable, type Cell } from './lib/table.ts';
 import type { Metrics } from './lib/types.ts';
 import { pythonSide, runVariedLoad, runVariedLoadFor, startFlask, timeRuns, timing, trainFlaskModel, type RunningFlask, type Timing } from './predict-lib.ts';
@@ -408,16 +407,4 @@ export async function run(): Promise<{ name: 'predict'; metrics: Metrics }> {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  run().then(
-    (r) => {
-      const file = writeResult(r);
-      console.log(`\nwrote ${file}`);
-      console.log(JSON.stringify(r, null, 2));
-    },
-    (e: unknown) => {
-      console.error(e);
-      process.exitCode = 1;
-    },
-  );
-}
+runIfMain(import.meta.url, run);

@@ -16,8 +16,8 @@
  * gateway,postgrest,raw_pg,raw_pg_1rt), BENCH_RPC_SETOF=0 to leave out the setof point,
  * BENCH_RPC_GATEWAY_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"), BENCH_DATABASE_URL.
  */
+import { runIfMain } from './lib/results.ts';
 import { isDeepStrictEqual } from 'node:util';
-import { pathToFileURL } from 'node:url';
 import { cleanupAll } from './lib/cleanup.ts';
 import { startBenchDatabase, type BenchDatabase } from './lib/database.ts';
 import { startGatewayProcess } from './lib/gateway.ts';
@@ -256,12 +256,4 @@ export async function run(): Promise<BenchResult> {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  run().then(
-    (r) => console.log(JSON.stringify(r, null, 2)),
-    (e: unknown) => {
-      console.error(e);
-      process.exitCode = 1;
-    },
-  );
-}
+runIfMain(import.meta.url, run);

@@ -6,7 +6,7 @@
  * Environment: BENCH_TABLES_DURATION (s per point, default 10), BENCH_TABLES_WARMUP (s, default 2),
  * BENCH_TABLES_CONCURRENCY (default 32), BENCH_DATABASE_URL (else an embedded PostgreSQL).
  */
-import { pathToFileURL } from 'node:url';
+import { runIfMain } from './lib/results.ts';
 import { cleanupAll } from './lib/cleanup.ts';
 import { startBenchDatabase, type BenchDatabase } from './lib/database.ts';
 import { startGatewayProcess } from './lib/gateway.ts';
@@ -109,12 +109,4 @@ export async function run(): Promise<BenchResult> {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  run().then(
-    (r) => console.log(JSON.stringify(r, null, 2)),
-    (e: unknown) => {
-      console.error(e);
-      process.exitCode = 1;
-    },
-  );
-}
+runIfMain(import.meta.url, run);

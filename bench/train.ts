@@ -6,6 +6,7 @@
  * ours_seconds_median their median. Histograms use a helper thread on multi-core machines
  * (PGML_TRAIN_THREADS=1 keeps them on the training thread).
  */
+import { runIfMain } from './lib/results.ts';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -118,6 +119,4 @@ export async function run(): Promise<{ name: 'train'; metrics: Record<string, nu
   return result;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  await run();
-}
+runIfMain(import.meta.url, run);

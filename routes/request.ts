@@ -1,4 +1,7 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Identity } from '../src/auth/jwt.ts';
+import type { Gateway } from '../src/gateway.ts';
+import { identify } from '../src/rest/execute.ts';
 import type { BodyKind, HttpResponse } from '../src/rest/rpc.ts';
 import type { RestInput } from '../src/rest/execute.ts';
 
@@ -35,4 +38,20 @@ export function restInput(request: FastifyRequest, reply: FastifyReply): RestInp
 export function send(reply: FastifyReply, res: HttpResponse): FastifyReply {
   reply.code(res.status).headers(res.headers);
   return res.body === null ? reply.send() : reply.send(res.body);
+}
+
+type Executor = (gw: Gateway, identity: Identity, name: string, input: RestInput) => Promise<HttpResponse>;
+
+/** A PostgREST resource route (/rpc/:name, /:name): identify the caller, run the core, send. */
+export function restRoute(app: FastifyInstance, url: string, execute: Executor): void {
+  app.route({
+    method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    url,
+    handler: async (request, reply) => {
+      const identity = await identify(app.gateway, request.headers);
+      request.authenticated = identity.authenticated;
+      const { name } = request.params as { name: string };
+      return send(reply, await execute(app.gateway, identity, name, restInput(request, reply)));
+    },
+  });
 }

@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module';
 import type { LoadOptions, LoadSummary } from './load.ts';
 
-interface Histogram {
+export interface Histogram {
   average: number;
   mean: number;
   p50: number;
@@ -13,7 +13,8 @@ interface Histogram {
   p99: number;
   max: number;
 }
-interface AutocannonResult {
+/** The parts of autocannon's result and instance the load generators use. */
+export interface AutocannonResult {
   duration: number;
   latency: Histogram;
   requests: Histogram & { total: number };
@@ -23,11 +24,11 @@ interface AutocannonResult {
   non2xx: number;
   '2xx': number;
 }
-interface Instance {
+export interface Instance {
   on(event: 'response', fn: (client: unknown, statusCode: number, bytes: number, ms: number) => void): void;
   on(event: 'reqError', fn: (err: Error & { code?: string }) => void): void;
 }
-type Autocannon = (opts: Record<string, unknown>, cb: (err: Error | null, result: AutocannonResult) => void) => Instance;
+export type Autocannon = (opts: Record<string, unknown>, cb: (err: Error | null, result: AutocannonResult) => void) => Instance;
 
 /**
  * Latencies of 2xx responses at full resolution: autocannon's own histogram rounds to whole

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { REPO_ROOT } from './proc.ts';
 import type { BenchResult } from './types.ts';
 
@@ -18,4 +19,22 @@ export function writeResult(result: BenchResult, measuredAt = new Date()): strin
   const doc = { name: result.name, metrics: result.metrics, measured_at: measuredAt.toISOString(), machine: machine() };
   writeFileSync(file, JSON.stringify(doc, null, 2) + '\n');
   return file;
+}
+
+/**
+ * `npx tsx bench/<name>.ts`: when `moduleUrl` is the entry file, run the benchmark, write its
+ * result as `npm run bench -- <name>` does, and print it.
+ */
+export function runIfMain(moduleUrl: string, run: () => Promise<BenchResult>): void {
+  if (!process.argv[1] || moduleUrl !== pathToFileURL(process.argv[1]).href) return;
+  run().then(
+    (r) => {
+      console.log(`\nwrote ${writeResult(r)}`);
+      console.log(JSON.stringify(r.metrics, null, 2));
+    },
+    (e: unknown) => {
+      console.error(e);
+      process.exitCode = 1;
+    },
+  );
 }
