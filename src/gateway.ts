@@ -201,7 +201,7 @@ export class Gateway {
 
   /** The embedder behind the caller's own slice of the pgml.embeddings cache. */
   embedderFor(ctx: CallerContext): Embedder {
-    return withCache(this.embedder, new PgEmbeddingCache(this.pool, ctx), this.embedConfig, (err) => this.log.warn({ err }, 'embeddings cache unavailable'));
+    return withCache(this.embedder, new PgEmbeddingCache(this, ctx), this.embedConfig, (err) => this.log.warn({ err }, 'embeddings cache unavailable'));
   }
 
   get ready(): boolean {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgEmbeddingCache } from '../src/embed/pg-cache.ts';
@@ -73,6 +74,26 @@ describe('POST /models/embed', () => {
     });
     expect(seen.every((r) => r.owner === 'emb_bob')).toBe(true);
     expect(seen.length).toBeGreaterThan(0);
+  });
+
+  it('concurrent requests of one role share one cache read and one write; roles are never mixed', async () => {
+    const texts = Array.from({ length: 8 }, (_, i) => `together ${i} ${Math.random()}`);
+    const reads = PgEmbeddingCache.reads;
+    const writes = PgEmbeddingCache.writes;
+    // the same text twice, once in a request of its own, must not break the shared write
+    const all = await Promise.all([...texts.map((t) => embed({ model: 'tiny-a', inputs: [t] }, alice)), embed({ model: 'tiny-a', inputs: [texts[0]] }, alice), embed({ model: 'tiny-a', inputs: [texts[1]] }, bob)]);
+    expect(all.map((r) => r.statusCode)).toEqual(Array(10).fill(200));
+    expect(all[8].json().embeddings).toEqual(all[0].json().embeddings);
+    // alice's turn and bob's turn: at least one statement each, far fewer than one per request
+    expect(PgEmbeddingCache.reads - reads).toBeGreaterThanOrEqual(2);
+    expect(PgEmbeddingCache.reads - reads).toBeLessThan(6);
+    expect(PgEmbeddingCache.writes - writes).toBeLessThan(6);
+    const rows = await db.admin`select owner, count(*)::int as n from pgml.embeddings where input_hash = any(${texts.map((t) => createHash('sha256').update(t).digest('hex'))}) group by owner order by owner`;
+    expect(rows).toEqual([{ owner: 'emb_alice', n: 8 }, { owner: 'emb_bob', n: 1 }]);
+    const hits = PgEmbeddingCache.hits;
+    const again = await Promise.all(texts.map((t) => embed({ model: 'tiny-a', inputs: [t] }, alice)));
+    expect(PgEmbeddingCache.hits - hits).toBe(8);
+    again.forEach((r, i) => expect(r.json().embeddings).toEqual(all[i].json().embeddings));
   });
 
   it('long inputs are truncated and say so; empty strings and a single string work', async () => {

@@ -1,13 +1,19 @@
 /**
  * Dynamic batching: requests (each a list of items) that arrive within `windowMs` of the
- * first queued one, or while the previous batch is still running, are run as one batch
+ * first queued one, or while `maxInFlight` batches are already running, are run as one batch
  * of at most `maxBatchSize` items (a single larger request runs alone). Results are
  * split back per request in order.
+ *
+ * With `maxInFlight` 2 the next batch is handed to the runner while the current one computes, so a
+ * runner with its own queue (the model worker) never idles between batches waiting for answers to
+ * travel back, cache writes and the clients' next requests (bench/embed.ts).
  */
 
 export interface BatcherOptions {
   windowMs: number;
   maxBatchSize: number;
+  /** batches handed to `run` at once (default 1) */
+  maxInFlight?: number;
 }
 
 export interface BatcherStats {
@@ -27,7 +33,7 @@ interface Pending<I, O> {
 export class DynamicBatcher<I, O> {
   private queue: Pending<I, O>[] = [];
   private queuedItems = 0;
-  private running = false;
+  private running = 0;
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   readonly stats: BatcherStats = { batches: 0, requests: 0, items: 0, maxBatchItems: 0, maxBatchRequests: 0 };
 
@@ -45,13 +51,17 @@ export class DynamicBatcher<I, O> {
     });
   }
 
+  private get maxInFlight(): number {
+    return Math.max(1, this.opts.maxInFlight ?? 1);
+  }
+
   /** number of requests waiting (not yet in a running batch) */
   get pending(): number {
     return this.queue.length;
   }
 
   private schedule(): void {
-    if (this.running) return; // the running batch flushes the queue when it finishes
+    if (this.running >= this.maxInFlight) return; // a running batch flushes the queue when it finishes
     if (this.queuedItems >= this.opts.maxBatchSize) {
       this.flush();
     } else if (this.timer === undefined) {
@@ -68,7 +78,7 @@ export class DynamicBatcher<I, O> {
 
   private flush(): void {
     this.clearTimer();
-    if (this.running || this.queue.length === 0) return;
+    if (this.running >= this.maxInFlight || this.queue.length === 0) return;
     const batch: Pending<I, O>[] = [];
     let count = 0;
     while (this.queue.length > 0) {
@@ -78,7 +88,7 @@ export class DynamicBatcher<I, O> {
       count += next.items.length;
     }
     this.queuedItems -= count;
-    this.running = true;
+    this.running++;
     const s = this.stats;
     s.batches++;
     s.requests += batch.length;
@@ -100,7 +110,7 @@ export class DynamicBatcher<I, O> {
         for (const p of batch) p.reject(err);
       })
       .finally(() => {
-        this.running = false;
+        this.running--;
         // Whatever queued up meanwhile has already waited a whole run: go now.
         if (this.queue.length > 0) this.flush();
       });

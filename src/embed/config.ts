@@ -19,6 +19,8 @@ export interface EmbedConfig {
   batchWindowMs: number;
   /** dynamic batching: at most this many inputs per model run */
   maxBatchSize: number;
+  /** batches handed to the model at once: 2 queues the next batch while one computes (worker runtime only) */
+  maxInFlight: number;
   /** request limits */
   maxInputs: number;
   maxInputChars: number;
@@ -51,6 +53,7 @@ export function defaultEmbedConfig(overrides: Partial<EmbedConfig> = {}): EmbedC
     dtype: 'fp32',
     batchWindowMs: 2,
     maxBatchSize: 64,
+    maxInFlight: 2,
     maxInputs: 1024,
     maxInputChars: 100_000,
     maxRequestChars: 2_000_000,
@@ -77,7 +80,7 @@ function num(env: NodeJS.ProcessEnv, key: string): number | undefined {
  * PGML_MODEL_DIR, PGML_ALLOW_REMOTE_MODELS, PGML_REMOTE_MODELS (allow-list, comma separated),
  * PGML_REMOTE_HOST (or HF_ENDPOINT),
  * PGML_MODEL_CACHE_DIR, PGML_PRELOAD_MODELS, PGML_EMBED_DTYPE, PGML_EMBED_BATCH_WINDOW_MS,
- * PGML_EMBED_MAX_BATCH, PGML_EMBED_MAX_INPUTS, PGML_EMBED_MAX_INPUT_CHARS,
+ * PGML_EMBED_MAX_BATCH, PGML_EMBED_IN_FLIGHT, PGML_EMBED_MAX_INPUTS, PGML_EMBED_MAX_INPUT_CHARS,
  * PGML_EMBED_MAX_REQUEST_CHARS, PGML_EMBED_MEMORY_LIMIT_MB, PGML_EMBED_THREADS, PGML_EMBED_RUNTIME.
  */
 export function embedConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EmbedConfig {
@@ -104,6 +107,7 @@ export function embedConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EmbedC
   };
   set('batchWindowMs', 'PGML_EMBED_BATCH_WINDOW_MS');
   set('maxBatchSize', 'PGML_EMBED_MAX_BATCH');
+  set('maxInFlight', 'PGML_EMBED_IN_FLIGHT');
   set('maxInputs', 'PGML_EMBED_MAX_INPUTS');
   set('maxInputChars', 'PGML_EMBED_MAX_INPUT_CHARS');
   set('maxRequestChars', 'PGML_EMBED_MAX_REQUEST_CHARS');
@@ -112,5 +116,6 @@ export function embedConfigFromEnv(env: NodeJS.ProcessEnv = process.env): EmbedC
   if (env.PGML_MODEL_CACHE_DIR) o.cacheDir = env.PGML_MODEL_CACHE_DIR;
   const config = defaultEmbedConfig(o);
   if (config.maxBatchSize < 1) config.maxBatchSize = 1;
+  if (config.maxInFlight < 1) config.maxInFlight = 1;
   return config;
 }

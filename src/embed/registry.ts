@@ -32,7 +32,12 @@ class ModelHandle {
     readonly runner: ModelRunner,
     config: EmbedConfig,
   ) {
-    this.batcher = new DynamicBatcher((items) => this.run(items), { windowMs: config.batchWindowMs, maxBatchSize: config.maxBatchSize });
+    this.batcher = new DynamicBatcher((items) => this.run(items), {
+      windowMs: config.batchWindowMs,
+      maxBatchSize: config.maxBatchSize,
+      // inline runs are synchronous: a second batch in flight would only wait behind the first
+      maxInFlight: config.runtime === 'worker' ? config.maxInFlight : 1,
+    });
   }
 
   get dimensions(): number {

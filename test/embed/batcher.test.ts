@@ -63,4 +63,27 @@ describe('DynamicBatcher', () => {
     expect(batches).toEqual([[1, 2]]);
     await expect(b.submit([])).resolves.toEqual([]);
   });
+
+  it('maxInFlight 2 hands the next batch to the runner while one runs, and never more', async () => {
+    let running = 0;
+    let most = 0;
+    const batches: number[][] = [];
+    const run = async (items: number[]) => {
+      batches.push(items);
+      most = Math.max(most, ++running);
+      await sleep(20);
+      running--;
+      return items;
+    };
+    const b = new DynamicBatcher(run, { windowMs: 1, maxBatchSize: 100, maxInFlight: 2 });
+    const first = b.submit([1]);
+    await sleep(5); // the first batch runs
+    const second = b.submit([2]);
+    await sleep(5); // the second one was handed over before the first finished
+    expect(running).toBe(2);
+    const rest = Promise.all([b.submit([3]), b.submit([4])]);
+    await Promise.all([first, second, rest]);
+    expect(most).toBe(2);
+    expect(batches).toEqual([[1], [2], [3, 4]]);
+  });
 });
