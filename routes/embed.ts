@@ -12,8 +12,9 @@ export default async function embedRoutes(app: FastifyInstance): Promise<void> {
     const body = request.body as { model: string; inputs: string | string[]; normalize?: boolean; pooling?: 'mean' | 'cls' };
     const r = await gw.embedderFor(ctx).embed(body.model, body.inputs, { normalize: body.normalize, pooling: body.pooling });
     if (r.truncated > 0) reply.header('X-Truncated-Inputs', String(r.truncated));
-    // Float32 values print with their shortest float64 form: join by hand to keep them compact
-    const rows = r.embeddings.map((e) => '[' + Array.from(e, (v) => Math.fround(v)).join(',') + ']');
+    // Float32Array#join prints each value's shortest float64 form, the same text JSON would, without
+    // building an array of numbers first
+    const rows = r.embeddings.map((e) => '[' + e.join(',') + ']');
     reply.type('application/json; charset=utf-8');
     return reply.send(`{"model":${JSON.stringify(r.model)},"dimensions":${r.dimensions},"embeddings":[${rows.join(',')}]}`);
   });
