@@ -19,17 +19,23 @@
  *    So Flask does one more thing (fetching the features) and ours does others (JWT, a
  *    transaction as the caller, the deployment lookup): both are one database round trip
  *    or more plus a 100-tree evaluation per request.
- * 2. Batch predict of 10k rows: the gateway's POST /models/bench_predict/predict
- *    {"features": [[...], ...]} over HTTP (JSON in and out: what a user pays), against a raw
- *    onnxruntime-node InferenceSession on the model's ONNX (downloaded from
- *    GET /models/bench_predict/models/{id}/onnx) fed the same rows as one Float32Array,
- *    default session options and intraOpNumThreads 1 (the gateway's setting); the faster is "raw".
+ * 2. Batch predict of 10k rows over HTTP, two bodies, both answered with JSON
+ *    {"model_id", "predictions": [...]} (what a user pays):
+ *    json     POST /models/bench_predict/predict {"features": [[...], ...]} (3.9 MB of JSON);
+ *    binary   the same POST with Content-Type: application/octet-stream, the same rows as
+ *             rows × 20 little-endian float32 (800 kB).
+ *    Against a raw onnxruntime-node InferenceSession on the model's ONNX (downloaded from
+ *    GET /models/bench_predict/models/{id}/onnx) fed the same rows as one Float32Array, default
+ *    session options and intraOpNumThreads 1; the faster is "raw". Both gateway answers are
+ *    checked label by label against raw ORT's.
  *    Also in this process, without HTTP: JSON.parse of the request body, featuresToRow,
- *    serving.ts predictRows (validation + encoding + ORT) and JSON.stringify of the answer,
- *    to show where the gateway's time goes.
+ *    serving.ts predictRows (validation + preprocessing + the flat tree evaluator, split over
+ *    PGML_PREDICT_THREADS threads), the binary body's decoding and evaluation, ORT on one
+ *    thread for comparison, and JSON.stringify of the answer, to show where the time goes.
  *
  * metrics.rps_ratio_vs_flask = gateway req/s ÷ Flask req/s at c=32, best round each (target ≥ 5);
- * metrics.batch_ratio_vs_raw_ort = raw ORT p50 ÷ gateway HTTP p50 (target ≥ 0.9).
+ * metrics.batch_ratio_vs_raw_ort = raw ORT p50 ÷ the faster gateway body's HTTP p50 (target ≥ 0.9;
+ * which body: metrics.batch_gateway_body); metrics.batch_ratio_vs_raw_ort_json the same for JSON.
  *
  * Environment: BENCH_PREDICT_DURATION (s, default 10), BENCH_PREDICT_WARMUP (s, default 3),
  * BENCH_PREDICT_CONCURRENCY (default 32), BENCH_PREDICT_ROUNDS (single-row rounds, sides taking
@@ -43,7 +49,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
-import { featuresToRow, ModelCache, predictRows, type LoadedModel } from '../src/ml/serving.ts';
+import { binaryFeatureMatrix } from '../src/ml/binary-rows.ts';
+import { featuresToRow, ModelCache, predictFeatures, predictRows, type LoadedModel } from '../src/ml/serving.ts';
 import { OrtModel } from '../src/ml/onnx/runtime.ts';
 import { encodeRawRows } from '../src/ml/onnx/raw-input.ts';
 import { cleanupAll, onCleanup } from './lib/cleanup.ts';
@@ -109,7 +116,7 @@ function shuffledIds(n: number, take: number): number[] {
   return ids.slice(0, take);
 }
 
-async function http(url: string, init: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs?: number } = {}): Promise<{ status: number; text: string; bytes: Uint8Array }> {
+async function http(url: string, init: { method?: string; headers?: Record<string, string>; body?: string | Uint8Array; timeoutMs?: number } = {}): Promise<{ status: number; text: string; bytes: Uint8Array }> {
   const res = await fetch(url, { method: init.method ?? 'GET', headers: init.headers, body: init.body, signal: AbortSignal.timeout(init.timeoutMs ?? 30_000) });
   const bytes = new Uint8Array(await res.arrayBuffer());
   return { status: res.status, text: new TextDecoder().decode(bytes), bytes };
@@ -285,12 +292,22 @@ export async function run(): Promise<{ name: 'predict'; metrics: Metrics }> {
     const f32 = new Float32Array(BATCH * FEATURES);
     for (let i = 0; i < BATCH; i++) for (let j = 0; j < FEATURES; j++) f32[i * FEATURES + j] = batchX[i][j];
 
-    let gatewayAnswer: { predictions: (number | string)[] } | null = null;
-    const gatewayBatch = await timeRuns(2, batchRuns, async () => {
-      const r = await http(gateway.url + predictPath, { method: 'POST', headers, body: batchBody, timeoutMs: 120_000 });
-      if (r.status !== 200) throw new Error(`gateway answered ${r.status} to the ${BATCH}-row batch: ${r.text.slice(0, 300)}`);
-      gatewayAnswer = JSON.parse(r.text) as { predictions: (number | string)[] };
-    });
+    const f32Body = new Uint8Array(f32.buffer);
+    type Answer = { predictions: (number | string)[] };
+    const gatewayAnswers: { json?: Answer; binary?: Answer } = {};
+    const timeGateway = (body: 'json' | 'binary') =>
+      timeRuns(2, batchRuns, async () => {
+        const r = await http(gateway.url + predictPath, {
+          method: 'POST',
+          headers: body === 'json' ? headers : { ...headers, 'content-type': 'application/octet-stream' },
+          body: body === 'json' ? batchBody : f32Body,
+          timeoutMs: 120_000,
+        });
+        if (r.status !== 200) throw new Error(`gateway answered ${r.status} to the ${BATCH}-row ${body} batch: ${r.text.slice(0, 300)}`);
+        gatewayAnswers[body] = JSON.parse(r.text) as Answer;
+      });
+    const gatewayBatch = await timeGateway('json');
+    const gatewayBinary = await timeGateway('binary');
 
     const onnx = await http(`${gateway.url}/models/${PROJECT}/models/${train.model_id}/onnx`, { headers: { authorization: headers.authorization } });
     if (onnx.status !== 200) throw new Error(`GET .../onnx answered ${onnx.status}: ${onnx.text.slice(0, 300)}`);
@@ -313,13 +330,19 @@ export async function run(): Promise<{ name: 'predict'; metrics: Metrics }> {
     // the same model in this process, without HTTP: where the gateway's time goes
     const cache = new ModelCache();
     const loaded: LoadedModel = await db.admin.begin((tx) => cache.get(tx, String(train.model_id)));
+    // as in the gateway, whose earlier requests started it: batches split over the predict worker
+    const split = await loaded.threads.whenReady();
     const classes = loaded.meta.classes ?? [];
-    let mismatches = 0;
-    const answer = gatewayAnswer as { predictions: (number | string)[] } | null;
-    for (let i = 0; i < BATCH; i++) {
-      const raw = Number(rawLabels![i]);
-      if (String(answer!.predictions[i]) !== String(classes.length ? classes[raw] : raw)) mismatches++;
-    }
+    const mismatchesOf = (answer: Answer | undefined) => {
+      let n = 0;
+      for (let i = 0; i < BATCH; i++) {
+        const raw = Number(rawLabels![i]);
+        if (String(answer!.predictions[i]) !== String(classes.length ? classes[raw] : raw)) n++;
+      }
+      return n;
+    };
+    const mismatches = mismatchesOf(gatewayAnswers.json);
+    const binaryMismatches = mismatchesOf(gatewayAnswers.binary);
     const parse = await timeRuns(2, batchRuns, () => JSON.parse(batchBody));
     const parsed = JSON.parse(batchBody) as { features: number[][] };
     const toRows = await timeRuns(2, batchRuns, () => parsed.features.map((r) => featuresToRow(loaded.meta.columns, r)));
@@ -328,6 +351,9 @@ export async function run(): Promise<{ name: 'predict'; metrics: Metrics }> {
     const serve = await timeRuns(2, batchRuns, async () => {
       preds = await predictRows(loaded, rows);
     });
+    const binaryDecode = await timeRuns(2, batchRuns, () => binaryFeatureMatrix(loaded, f32Body, 'float32'));
+    const decoded = binaryFeatureMatrix(loaded, f32Body, 'float32');
+    const binaryServe = await timeRuns(2, batchRuns, () => predictFeatures(loaded, decoded.x, decoded.rows));
     const encode = await timeRuns(2, batchRuns, () => encodeRawRows(loaded.meta, rows as never));
     const ortInside = await OrtModel.create(loaded.onnx, { labelValues: loaded.meta.labelValues });
     const ortOnly = await timeRuns(2, batchRuns, () => ortInside.run(f32, BATCH));
@@ -340,25 +366,36 @@ export async function run(): Promise<{ name: 'predict'; metrics: Metrics }> {
       let i = 0;
       return () => predictRows(loaded, [rows[i++ % rows.length]]);
     })());
+    await cache.close();
 
-    const batchRatio = rawTimings[rawBest].p50 / gatewayBatch.p50;
-    metrics.batch_ratio_vs_raw_ort = round(batchRatio, 3);
+    const bestBody = gatewayBinary.p50 <= gatewayBatch.p50 ? 'binary' : 'json';
+    const bestGateway = bestBody === 'binary' ? gatewayBinary : gatewayBatch;
+    metrics.batch_ratio_vs_raw_ort = round(rawTimings[rawBest].p50 / bestGateway.p50, 3);
+    metrics.batch_gateway_body = bestBody === 'binary' ? 'application/octet-stream (float32 rows)' : 'application/json';
     metrics.batch_raw_ort_reference = rawBest === 'default' ? 'default session options' : 'intraOpNumThreads 1';
-    metrics.batch_ratio_vs_raw_ort_1thread = round(rawTimings['1thread'].p50 / gatewayBatch.p50, 3);
+    metrics.batch_ratio_vs_raw_ort_1thread = round(rawTimings['1thread'].p50 / bestGateway.p50, 3);
+    metrics.batch_ratio_vs_raw_ort_json = round(rawTimings[rawBest].p50 / gatewayBatch.p50, 3);
+    metrics.batch_ratio_vs_raw_ort_binary = round(rawTimings[rawBest].p50 / gatewayBinary.p50, 3);
     metrics.batch_ratio_in_process_vs_raw_ort = round(rawTimings[rawBest].p50 / serve.p50, 3);
     metrics.batch_rows = BATCH;
+    metrics.batch_in_process_split_over_threads = split ? loaded.threads.threads : 1;
     metrics.batch_runs = batchRuns;
     metrics.batch_request_bytes = batchBody.length;
+    metrics.batch_request_bytes_binary = f32Body.byteLength;
     metrics.batch_prediction_mismatches_vs_raw_ort = mismatches;
+    metrics.batch_prediction_mismatches_vs_raw_ort_binary = binaryMismatches;
     const batchRowsOut: [string, Timing, string][] = [
       ['gateway HTTP POST (JSON in/out)', gatewayBatch, 'gateway_http'],
+      ['gateway HTTP POST (float32 body in, JSON out)', gatewayBinary, 'gateway_http_binary'],
       ['raw ORT session, default options', rawTimings.default, 'raw_ort_default'],
       ['raw ORT session, intraOpNumThreads 1', rawTimings['1thread'], 'raw_ort_1thread'],
       ['in process: JSON.parse of the body', parse, 'inproc_json_parse'],
       ['in process: featuresToRow', toRows, 'inproc_features_to_row'],
       ['in process: predictRows (serving.ts)', serve, 'inproc_predict_rows'],
-      ['  of which encodeRawRows', encode, 'inproc_encode_raw_rows'],
-      ['  of which OrtModel.run (1 thread)', ortOnly, 'inproc_ort_run'],
+      ['in process: binary body → feature matrix', binaryDecode, 'inproc_binary_decode'],
+      ['in process: predictFeatures of it (serving.ts)', binaryServe, 'inproc_binary_predict'],
+      ['for comparison: encodeRawRows (ORT input)', encode, 'inproc_encode_raw_rows'],
+      ['for comparison: OrtModel.run (1 thread)', ortOnly, 'inproc_ort_run'],
       ['in process: JSON.stringify of the answer', stringify, 'inproc_json_stringify'],
     ];
     for (const [, t, key] of batchRowsOut) {
@@ -386,8 +423,9 @@ export async function run(): Promise<{ name: 'predict'; metrics: Metrics }> {
     console.log(`\n${BATCH}-row batch, ${batchRuns} timed runs each (p99 of ${batchRuns} runs = the slowest):`);
     console.log(formatTable(['batch of 10k rows', 'p50 ms', 'p99 ms', 'mean ms'], batchRowsOut.map(([label, t]) => [label, round(t.p50, 2), round(t.p99, 2), round(t.mean, 2)])));
     console.log(`in process, single row: predictRows p50 ${(single.p50 * 1000).toFixed(1)} µs, p99 ${(single.p99 * 1000).toFixed(1)} µs`);
-    console.log(`\npredict: rps_ratio_vs_flask = ${metrics.rps_ratio_vs_flask ?? '-'} (target ≥ 5); batch_ratio_vs_raw_ort = ${metrics.batch_ratio_vs_raw_ort} vs the ${metrics.batch_raw_ort_reference} session (target ≥ 0.9); in process without HTTP ${metrics.batch_ratio_in_process_vs_raw_ort}`);
-    if (mismatches) console.log(`predict: WARNING: ${mismatches} of ${BATCH} gateway batch predictions differ from raw ORT's labels`);
+    console.log(`\npredict: rps_ratio_vs_flask = ${metrics.rps_ratio_vs_flask ?? '-'} (target ≥ 5); batch_ratio_vs_raw_ort = ${metrics.batch_ratio_vs_raw_ort} (${bestBody} body) vs the ${metrics.batch_raw_ort_reference} session (target ≥ 0.9); JSON body ${metrics.batch_ratio_vs_raw_ort_json}; in process without HTTP ${metrics.batch_ratio_in_process_vs_raw_ort}`);
+    if (mismatches) console.log(`predict: WARNING: ${mismatches} of ${BATCH} gateway JSON batch predictions differ from raw ORT's labels`);
+    if (binaryMismatches) console.log(`predict: WARNING: ${binaryMismatches} of ${BATCH} gateway binary batch predictions differ from raw ORT's labels`);
 
     metrics.concurrency = concurrency;
     metrics.duration_s = duration;

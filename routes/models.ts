@@ -6,9 +6,12 @@ import * as ml from '../src/ml/service.ts';
 import { cancelJob, enqueueTraining, getJob } from '../src/ml/jobs.ts';
 import { modelSchemas } from '../src/ml/api-schemas.ts';
 import { evaluateModelById } from '../src/ml/evaluation.ts';
+import { binaryFormat } from '../src/ml/binary-rows.ts';
 
 export default async function modelRoutes(app: FastifyInstance): Promise<void> {
   const gw = app.gateway;
+  gw.models.setPredictThreads(gw.config.predictThreads);
+  app.addHook('onClose', () => gw.models.close());
   const caller = async (request: FastifyRequest) => {
     const identity = await identify(gw, request.headers);
     request.authenticated = identity.authenticated;
@@ -44,12 +47,18 @@ export default async function modelRoutes(app: FastifyInstance): Promise<void> {
   app.post('/models/:project/deploy', { schema: { body: modelSchemas.DeployRequest } }, async (request) =>
     ml.deployRequest(gw.ml, await caller(request), (request.params as P).project, request.body as never),
   );
-  app.post('/models/:project/predict', { schema: { body: modelSchemas.PredictRequest } }, async (request) =>
-    ml.predict(gw.ml, await caller(request), (request.params as P).project, request.body as ml.PredictBody, false),
-  );
-  app.post('/models/:project/predict_proba', { schema: { body: modelSchemas.PredictRequest } }, async (request) =>
-    ml.predict(gw.ml, await caller(request), (request.params as P).project, request.body as ml.PredictBody, true),
-  );
+  // JSON bodies are validated; binary ones (src/ml/binary-rows.ts) are sized by the model
+  const predictSchema = { body: { content: { 'application/json': { schema: modelSchemas.PredictRequest } } } };
+  app.addContentTypeParser('application/x-float64', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  const predict = async (request: FastifyRequest, withProba: boolean) => {
+    const ctx = await caller(request);
+    const project = (request.params as P).project;
+    const format = binaryFormat(request.headers['content-type']);
+    if (format) return ml.predictBinary(gw.ml, ctx, project, request.body as Buffer | undefined, format, withProba);
+    return ml.predict(gw.ml, ctx, project, request.body as ml.PredictBody | undefined, withProba);
+  };
+  app.post('/models/:project/predict', { schema: predictSchema }, (request) => predict(request, false));
+  app.post('/models/:project/predict_proba', { schema: predictSchema }, (request) => predict(request, true));
   app.get('/models/:project/models/:id/onnx', async (request, reply) => {
     const { project, id } = request.params as P;
     const bytes = await ml.modelOnnx(gw.ml, await caller(request), project, id);

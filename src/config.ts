@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+
 /**
  * One typed configuration, read from environment variables (PostgREST's PGRST_* names where
  * they overlap) and command-line flags (--server-port=3001 is PGRST_SERVER_PORT).
@@ -52,6 +54,8 @@ export interface Config {
   dbSafeUpdate: boolean;
   /** request-path client: the one-round-trip pipeline, postgres.js, or auto (pipeline unless the URI asks for TLS) */
   dbClient: 'auto' | 'postgres' | 'pipeline';
+  /** threads a large tree-model predict batch is split over (the calling thread + workers) */
+  predictThreads: number;
 }
 
 export class ConfigError extends Error {
@@ -139,6 +143,7 @@ export const OPTIONS: Option[] = [
   { key: 'dbAggregatesEnabled', env: ['PGRST_DB_AGGREGATES_ENABLED'], parse: bool, default: false, help: 'Allow count()/sum()/avg()/min()/max() in select (PostgREST 12).' },
   { key: 'dbSafeUpdate', env: ['PGML_SAFE_UPDATE'], parse: bool, default: false, help: 'Refuse PATCH and DELETE without a filter (as pg-safeupdate).' },
   { key: 'jobStaleSeconds', env: ['PGML_JOB_STALE_SECONDS'], parse: int(1, 86400), default: 60, help: 'Seconds without a heartbeat before a running job is retried once by another replica, then failed.' },
+  { key: 'predictThreads', env: ['PGML_PREDICT_THREADS'], parse: int(1, 2), default: Math.min(2, availableParallelism()), help: 'Threads a large predict batch of a tree model is split over: 1 = the request thread only, 2 = plus one worker thread.' },
   { key: 'jobWorker', env: ['PGML_JOB_WORKER'], parse: bool, default: true, help: 'Claim and run queued training jobs (pgml.jobs) in this process.' },
 ];
 

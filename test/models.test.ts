@@ -4,6 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { loadCsv } from './helpers/data.ts';
 import { bearer, eventually, startGateway, token } from './helpers/gateway.ts';
+import { binaryFeatureMatrix } from '../src/ml/binary-rows.ts';
+import { predictMatrix } from '../src/ml/predict-native.ts';
+import { predictFeatures } from '../src/ml/serving.ts';
 
 let db: TestDatabase;
 let app: FastifyInstance;
@@ -131,7 +134,7 @@ describe('registry and deployment', () => {
     probs.forEach((p, i) => expect(p).toBeCloseTo(served[i], 5));
   });
 
-  it('large batches go through onnxruntime and agree with single-row native predictions', async () => {
+  it('large batches (flat tree evaluator, split over threads) agree with single-row predictions', async () => {
     const rows = await db.admin`select longitude, latitude, housing_median_age, total_rooms, total_bedrooms, population, households, median_income, ocean_proximity from housing limit 600`;
     const batch = (await post('/models/housing/predict', { rows }, alice)).json().predictions as number[];
     expect(batch).toHaveLength(600);
@@ -169,6 +172,97 @@ describe('bad inputs → clear 4xx', () => {
     expect((await post('/models/iris_model/predict', { features: [1, 2, 'x', 4] }, alice)).statusCode).toBe(400);
     expect((await post('/models/iris_model/predict', { nothing: true }, alice)).statusCode).toBe(400);
     expect((await post('/models/nobody/predict', { features: [1] }, alice)).statusCode).toBe(404);
+  });
+});
+
+describe('binary batch bodies', () => {
+  const NUMERIC = ['longitude', 'latitude', 'housing_median_age', 'total_rooms', 'total_bedrooms', 'population', 'households', 'median_income'];
+  let rows: (number | null)[][];
+  const binary = (url: string, body: Buffer, contentType: string, headers: Record<string, string>) =>
+    app.inject({ method: 'POST', url, payload: body, headers: { 'content-type': contentType, ...headers } });
+  const float32Body = (values: (number | null)[][]) => Buffer.from(Float32Array.from(values.flat(), (v) => (v === null ? NaN : v)).buffer);
+  const float64Body = (values: (number | null)[][]) => Buffer.from(Float64Array.from(values.flat(), (v) => (v === null ? NaN : v)).buffer);
+  const fround = (values: (number | null)[][]) => values.map((r) => r.map((v) => (v === null ? null : Math.fround(v))));
+
+  beforeAll(async () => {
+    await db.admin.unsafe(`create view housing_numeric as select ${NUMERIC.join(', ')}, median_house_value from housing;
+      grant select on housing_numeric to ml_alice, ml_bob`);
+    const res = await post('/models/train', {
+      project_name: 'housing_numeric', task: 'regression', relation_name: 'housing_numeric', y_column_name: 'median_house_value', algorithm: 'xgboost',
+      hyperparams: { n_estimators: 40, max_depth: 6 }, preprocess: { total_bedrooms: { impute: 'median' } },
+    }, alice);
+    expect(res.statusCode, res.body).toBe(200);
+    const data = await db.admin.unsafe(`select ${NUMERIC.join(', ')} from housing order by total_bedrooms is null desc, longitude, latitude limit 3000`);
+    rows = data.map((r) => NUMERIC.map((c) => r[c] as number | null));
+    expect(rows.some((r) => r.includes(null))).toBe(true);
+  });
+
+  it('a float32 body predicts what the JSON batch of the same (float32) values predicts, NULLs as NaN', async () => {
+    const json = await post('/models/housing_numeric/predict', { features: fround(rows) }, alice);
+    expect(json.statusCode, json.body).toBe(200);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      // the first large batch starts the predict worker; the second is split over it
+      const bin = await binary('/models/housing_numeric/predict', float32Body(rows), 'application/octet-stream', alice);
+      expect(bin.statusCode, bin.body).toBe(200);
+      expect(bin.json()).toEqual(json.json());
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+  });
+
+  it('a float64 body carries the exact values: the same answer as JSON', async () => {
+    const json = await post('/models/housing_numeric/predict', { features: rows.slice(0, 700) }, alice);
+    const bin = await binary('/models/housing_numeric/predict', float64Body(rows.slice(0, 700)), 'application/x-float64; charset=binary', alice);
+    expect(bin.statusCode, bin.body).toBe(200);
+    expect(bin.json()).toEqual(json.json());
+    expect(bin.json().predictions).toHaveLength(700);
+  });
+
+  it('predict_proba with a float32 body equals the JSON answer', async () => {
+    const iris = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]];
+    const json = await post('/models/iris_model/predict_proba', { features: fround(iris) }, alice);
+    const bin = await binary('/models/iris_model/predict_proba', float32Body(iris), 'application/octet-stream', alice);
+    expect(bin.statusCode, bin.body).toBe(200);
+    expect(bin.json()).toEqual(json.json());
+    expect(bin.json().probabilities).toHaveLength(3);
+    const labels = await binary('/models/iris_model/predict', float32Body(iris), 'application/octet-stream', alice);
+    expect(labels.json()).toEqual((await post('/models/iris_model/predict', { features: fround(iris) }, alice)).json());
+  });
+
+  it('the served (flat) predictions of the trained model equal the exact native path', async () => {
+    const [{ id }] = await db.admin`select d.model_id::text as id from pgml.deployments d join pgml.projects p on p.id = d.project_id where p.name = 'housing_numeric' order by d.id desc limit 1`;
+    const loaded = app.gateway.models.peek(id as string)!;
+    expect(loaded.flat).not.toBeNull();
+    const { x, rows: n } = binaryFeatureMatrix(loaded, float64Body(rows), 'float64');
+    const served = await predictFeatures(loaded, x, n);
+    const exact = predictMatrix(loaded.native!, { data: x, rows: n, cols: loaded.meta.featureCount });
+    expect(Array.from(served.values)).toEqual(Array.from(exact));
+  });
+
+  it('bad bodies → 400 in PostgREST\'s error shape; other content types → 415', async () => {
+    const d = NUMERIC.length;
+    const cases: [Buffer, string, string, RegExp][] = [
+      [Buffer.alloc(4 * d + 4), 'application/octet-stream', 'housing_numeric', /whole rows of 8 features \(32 bytes each\); got 36 bytes/],
+      [Buffer.alloc(3), 'application/octet-stream', 'housing_numeric', /whole rows/],
+      [Buffer.alloc(4 * d), 'application/x-float64', 'housing_numeric', /float64 body must hold whole rows of 8 features \(64 bytes each\)/],
+      [Buffer.alloc(0), 'application/octet-stream', 'housing_numeric', /empty/],
+      [float32Body([[-122.23, 37.88, 41, 880, 129, 322, 126, 8.3252, 0]]), 'application/octet-stream', 'housing', /text/],
+      [Buffer.from(JSON.stringify({ features: [1, 2, 3, 4, 5, 6, 7] })), 'application/octet-stream', 'housing_numeric', /whole rows/],
+    ];
+    for (const [body, type, project, pattern] of cases) {
+      const res = await binary(`/models/${project}/predict`, body, type, alice);
+      expect(res.statusCode, `${type} ${body.length} bytes → ${project}: ${res.body}`).toBe(400);
+      const e = res.json();
+      expect(Object.keys(e).sort()).toEqual(['code', 'details', 'hint', 'message']);
+      expect(`${e.message} ${e.details} ${e.hint}`).toMatch(pattern);
+    }
+    const csv = await binary('/models/housing_numeric/predict', Buffer.from('1,2,3'), 'text/csv', alice);
+    expect(csv.statusCode).toBe(415);
+    expect(Object.keys(csv.json()).sort()).toEqual(['code', 'details', 'hint', 'message']);
+  });
+
+  it('the access check is the JSON path\'s: another role gets 404', async () => {
+    expect((await binary('/models/housing_numeric/predict', float32Body(rows.slice(0, 2)), 'application/octet-stream', bob)).statusCode).toBe(404);
+    expect((await binary('/models/housing_numeric/predict', float32Body(rows.slice(0, 2)), 'application/octet-stream', alice)).statusCode).toBe(200);
   });
 });
 

@@ -88,13 +88,24 @@ function treesRow(m: TreeEnsembleModel, row: ArrayLike<number>, out: Float64Arra
       for (let o = 0; o < K; o++) out[base + o] += tree.value[v + o];
     }
   }
-  if (m.aggregate === 'average' && trees.length > 0) {
+  finishEnsembleRow(m, trees.length, out, 0);
+}
+
+/** What turns an ensemble's tree sums into its outputs (plain data: it is posted to workers). */
+export type EnsembleFinish = Pick<TreeEnsembleModel, 'task' | 'outputs' | 'post' | 'aggregate' | 'baseScore' | 'treeOutput'>;
+
+/** A row's tree sums (from `at`, after the [1 - p] slot of binary models) → its outputs. */
+export function finishEnsembleRow(m: EnsembleFinish, trees: number, out: Float64Array, at: number): void {
+  const K = m.outputs;
+  const binary = m.post === 'logistic' && K === 1 && m.task === 'classification';
+  const base = at + (binary ? 1 : 0);
+  if (m.aggregate === 'average' && trees > 0) {
     // each output is averaged over the trees that contribute to it
-    const perOutput = to ? trees.length / K : trees.length;
+    const perOutput = m.treeOutput ? trees / K : trees;
     for (let o = 0; o < K; o++) out[base + o] /= perOutput;
   }
   for (let o = 0; o < K; o++) out[base + o] += m.baseScore[o] ?? 0;
-  finish(m.post, K, binary, out);
+  finish(m.post, K, binary, out, at);
 }
 
 export function leafOf(tree: Tree, row: ArrayLike<number>): number {
@@ -111,24 +122,24 @@ export function leafOf(tree: Tree, row: ArrayLike<number>): number {
   return i;
 }
 
-function finish(post: 'none' | 'logistic' | 'softmax', K: number, binary: boolean, out: Float64Array): void {
+function finish(post: 'none' | 'logistic' | 'softmax', K: number, binary: boolean, out: Float64Array, at = 0): void {
   if (post === 'logistic') {
     if (binary) {
-      const p = sigmoid(out[1]);
-      out[0] = 1 - p;
-      out[1] = p;
+      const p = sigmoid(out[at + 1]);
+      out[at] = 1 - p;
+      out[at + 1] = p;
     } else {
-      for (let o = 0; o < K; o++) out[o] = sigmoid(out[o]);
+      for (let o = at; o < at + K; o++) out[o] = sigmoid(out[o]);
     }
   } else if (post === 'softmax') {
     let mx = -Infinity;
-    for (let o = 0; o < K; o++) if (out[o] > mx) mx = out[o];
+    for (let o = at; o < at + K; o++) if (out[o] > mx) mx = out[o];
     let s = 0;
-    for (let o = 0; o < K; o++) {
+    for (let o = at; o < at + K; o++) {
       out[o] = Math.exp(out[o] - mx);
       s += out[o];
     }
-    for (let o = 0; o < K; o++) out[o] /= s;
+    for (let o = at; o < at + K; o++) out[o] /= s;
   }
 }
 

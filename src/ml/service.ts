@@ -14,7 +14,8 @@ import type { ModelMetadata, Task, TrainedModel } from './model-types.ts';
 import { importOnnx } from './onnx/import.ts';
 import type { PreprocessSpec } from './preprocess.ts';
 import { readRelation } from './relation.ts';
-import { featuresToRow, predictRows, type ModelCache } from './serving.ts';
+import { binaryFeatureMatrix, type BinaryFormat } from './binary-rows.ts';
+import { featuresToRow, predictFeatures, predictRows, type LoadedModel, type ModelCache, type Predictions } from './serving.ts';
 import { TrainingCancelled, trainInWorker } from './trainer.ts';
 import type { Metrics } from '../metrics.ts';
 import type { WirePool } from '../db/wire/pool.ts';
@@ -250,8 +251,9 @@ export interface PredictBody {
 }
 
 /** PostgresML's predict over HTTP: one row, many rows, or rows by column name. */
-export async function predict(deps: MlDeps, ctx: CallerContext, name: string, body: PredictBody, withProba: boolean): Promise<Record<string, unknown>> {
+export async function predict(deps: MlDeps, ctx: CallerContext, name: string, sent: PredictBody | undefined, withProba: boolean): Promise<Record<string, unknown>> {
   const model = await deployedModel(deps, ctx, name);
+  const body: PredictBody = sent !== null && typeof sent === 'object' ? sent : {};
   const meta = model.meta;
   let rows: unknown[][] | Record<string, unknown>[];
   let single = false;
@@ -270,9 +272,34 @@ export async function predict(deps: MlDeps, ctx: CallerContext, name: string, bo
   if (rows.length === 0) throw new MLInputError('no rows to predict');
   const t0 = performance.now();
   const out = await predictRows(model, rows);
+  observePrediction(deps, name, model, rows.length, t0);
+  return predictionAnswer(name, model, out, rows.length, withProba, single);
+}
+
+/**
+ * Predict with a binary body (binary-rows.ts): rows × features little-endian floats. Same access
+ * check and the same answer as a JSON batch.
+ */
+export async function predictBinary(deps: MlDeps, ctx: CallerContext, name: string, body: Uint8Array | undefined, format: BinaryFormat, withProba: boolean): Promise<Record<string, unknown>> {
+  const model = await deployedModel(deps, ctx, name);
+  if (!model.native) {
+    throw new MLInputError(`model ${model.id} of "${name}" takes JSON bodies only`, 'it was imported without a native form', 'Send {"features": [[...], ...]} as JSON');
+  }
+  const t0 = performance.now();
+  const { x, rows } = binaryFeatureMatrix(model, body, format);
+  const out = await predictFeatures(model, x, rows);
+  observePrediction(deps, name, model, rows, t0);
+  return predictionAnswer(name, model, out, rows, withProba, false);
+}
+
+function observePrediction(deps: MlDeps, name: string, model: LoadedModel, rows: number, t0: number): void {
   deps.metrics?.predictionDuration.observe({ project: name }, (performance.now() - t0) / 1000);
-  deps.metrics?.predictions.inc({ project: name, model_id: model.id }, rows.length);
-  deps.metrics?.predictionBatchRows.observe(rows.length);
+  deps.metrics?.predictions.inc({ project: name, model_id: model.id }, rows);
+  deps.metrics?.predictionBatchRows.observe(rows);
+}
+
+function predictionAnswer(name: string, model: LoadedModel, out: Predictions, rows: number, withProba: boolean, single: boolean): Record<string, unknown> {
+  const meta = model.meta;
   const label = (i: number) => {
     if (meta.task === 'classification') return meta.classes ? meta.classes[out.values[i]] : out.values[i];
     return out.values[i];
@@ -280,11 +307,11 @@ export async function predict(deps: MlDeps, ctx: CallerContext, name: string, bo
   if (withProba) {
     if (meta.task !== 'classification' || !out.probabilities) throw apiError(400, 'PGML400', `predict_proba needs a classification project; "${name}" is ${meta.task}`);
     const probs: number[][] = [];
-    for (let i = 0; i < rows.length; i++) probs.push(Array.from(out.probabilities.subarray(i * out.k, (i + 1) * out.k)));
+    for (let i = 0; i < rows; i++) probs.push(Array.from(out.probabilities.subarray(i * out.k, (i + 1) * out.k)));
     return { model_id: Number(model.id), classes: meta.classes ?? [], probabilities: probs };
   }
   if (single) return { model_id: Number(model.id), prediction: label(0) };
-  return { model_id: Number(model.id), predictions: Array.from({ length: rows.length }, (_, i) => label(i)) };
+  return { model_id: Number(model.id), predictions: Array.from({ length: rows }, (_, i) => label(i)) };
 }
 
 export async function modelOnnx(deps: MlDeps, ctx: CallerContext, name: string, modelId: string): Promise<Uint8Array> {

@@ -1,8 +1,11 @@
 /**
  * Deployed models in memory, keyed by model id. Artifacts never change after training, so an
  * entry is never stale; which model a project serves is looked up (as the caller) on every
- * request, so a deploy on any replica takes effect at once. Single rows are evaluated natively,
- * large batches with onnxruntime (measured faster from BATCH_THRESHOLD rows).
+ * request, so a deploy on any replica takes effect at once. Models with a native form are
+ * evaluated natively: tree ensembles through their flat, branchless form (predict-flat.ts;
+ * large batches split over PGML_PREDICT_THREADS threads), linear and k-means models directly.
+ * onnxruntime serves only what the native path cannot do as fast: imported models without a
+ * native form, and batches of BATCH_THRESHOLD rows or more of ensembles too deep to flatten.
  */
 import type { TransactionSql } from 'postgres';
 import { apiError } from '../rest/errors.ts';
@@ -11,9 +14,16 @@ import { decodeModel } from './model-codec.ts';
 import type { ColumnPreprocessor, Matrix, ModelMetadata, TrainedModel } from './model-types.ts';
 import { OrtModel } from './onnx/runtime.ts';
 import { encodeRawRows } from './onnx/raw-input.ts';
-import { predictMatrix, predictRowInto, outputWidth } from './predict-native.ts';
+import { evaluateFlat, flattenEnsemble, predictNaNRowsExactly, type FlatEnsemble } from './predict-flat.ts';
+import { predictMatrix, outputWidth } from './predict-native.ts';
+import { defaultPredictThreads, PredictThreads } from './predict-threads.ts';
 import { featureWidth, transformRowInto, type InputRow } from './preprocess.ts';
 
+/**
+ * From this many rows, ensembles too deep to flatten go to onnxruntime (pointer-walking trees
+ * natively is ~2.5× slower than ORT on one thread for 10k rows). Linear and k-means models stay
+ * native at every size: a dot product per row is far cheaper than ORT's per-call overhead.
+ */
 export const BATCH_THRESHOLD = 256;
 
 export interface LoadedModel {
@@ -22,6 +32,9 @@ export interface LoadedModel {
   native: TrainedModel | null;
   onnx: Uint8Array;
   ort: Promise<OrtModel> | null;
+  /** the branchless form of a tree ensemble; null for other models and too-deep ensembles */
+  flat: FlatEnsemble | null;
+  threads: PredictThreads;
   /** scratch buffers for the single-row native path */
   row: Float64Array;
   out: Float64Array;
@@ -34,7 +47,20 @@ export class ModelCache {
   /** called with the seconds each artifact load took (metrics) */
   onLoad: ((seconds: number) => void) | null = null;
 
+  private threads = new PredictThreads(defaultPredictThreads());
+
   constructor(private readonly capacity = 64) {}
+
+  /** Threads large tree batches are split over (PGML_PREDICT_THREADS), for models loaded from now on. */
+  setPredictThreads(n: number): void {
+    void this.threads.close();
+    this.threads = new PredictThreads(n);
+  }
+
+  /** Stops the predict worker thread, if one runs. */
+  close(): Promise<void> {
+    return this.threads.close();
+  }
 
   get bytes(): number {
     let n = 0;
@@ -63,6 +89,8 @@ export class ModelCache {
       native,
       onnx: onnx.data as Uint8Array,
       ort: null,
+      flat: native?.kind === 'trees' ? flattenEnsemble(native) : null,
+      threads: this.threads,
       row: new Float64Array(meta.featureCount),
       out: new Float64Array(native ? outputWidth(native) : 1),
     };
@@ -132,40 +160,95 @@ function encodeForOrt(m: LoadedModel, rows: InputRow[]): Float32Array {
   return encodeRawRows(m.meta, rows as never) as Float32Array;
 }
 
+/** Whether the native evaluator serves a batch of `rows` rows (else onnxruntime does). */
+function servedNatively(m: LoadedModel, rows: number): boolean {
+  return m.native !== null && (m.flat !== null || m.native.kind !== 'trees' || rows < BATCH_THRESHOLD);
+}
+
+/**
+ * A zeroed rows × featureCount matrix for predictFeatures; in shared memory when the batch will
+ * be split over threads.
+ */
+export function featureMatrix(m: LoadedModel, rows: number): Float64Array {
+  const bytes = rows * m.meta.featureCount * Float64Array.BYTES_PER_ELEMENT;
+  return new Float64Array(m.flat && m.threads.splits(rows) ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+}
+
 /** Evaluates rows (objects by column name, or arrays in training column order). */
 export async function predictRows(m: LoadedModel, rows: InputRow[]): Promise<Predictions> {
-  const task = m.meta.task;
-  const k = task === 'classification' ? (m.meta.classes?.length ?? 2) : 1;
-  if (m.native && rows.length < BATCH_THRESHOLD) {
-    const cols = m.meta.columns;
-    const values = new Float64Array(rows.length);
-    const probabilities = task === 'classification' ? new Float64Array(rows.length * k) : undefined;
-    for (let i = 0; i < rows.length; i++) {
-      transformRowInto(cols, rows[i], m.row, 0);
-      predictRowInto(m.native, m.row, m.out);
-      if (task === 'classification') {
-        let best = 0;
-        for (let c = 0; c < k; c++) {
-          probabilities![i * k + c] = m.out[c];
-          if (m.out[c] > m.out[best]) best = c;
-        }
-        values[i] = best;
-      } else values[i] = m.out[0];
+  const cols = m.meta.columns;
+  const d = m.meta.featureCount;
+  if (servedNatively(m, rows.length)) {
+    if (rows.length === 1) {
+      transformRowInto(cols, rows[0], m.row, 0);
+      return predictSingle(m);
     }
-    return { values, probabilities, k };
+    const x = featureMatrix(m, rows.length);
+    for (let i = 0; i < rows.length; i++) transformRowInto(cols, rows[i], x, i * d);
+    return predictFeatures(m, x, rows.length);
   }
   // validate like the native path (NULLs without imputation, wrong types), then run ORT
-  const scratch = new Float64Array(m.meta.featureCount);
-  for (const r of rows) transformRowInto(m.meta.columns, r, scratch, 0);
+  const scratch = new Float64Array(d);
+  for (const r of rows) transformRowInto(cols, r, scratch, 0);
   const ort = await ortOf(m);
   const out = await ort.run(encodeForOrt(m, rows), rows.length);
-  if (task === 'classification') {
+  if (m.meta.task === 'classification') {
     const probabilities = Float64Array.from(out.probabilities ?? []);
     const values = new Float64Array(rows.length);
     for (let i = 0; i < rows.length; i++) values[i] = out.label ? out.label[i] : 0;
-    return { values, probabilities, k };
+    return { values, probabilities, k: classCount(m) };
   }
-  return { values: out.values, k };
+  return { values: out.values, k: 1 };
+}
+
+function classCount(m: LoadedModel): number {
+  return m.meta.task === 'classification' ? (m.meta.classes?.length ?? 2) : 1;
+}
+
+/** The row in m.row, through the scratch buffers (synchronous: nothing else can use them meanwhile). */
+function predictSingle(m: LoadedModel): Predictions {
+  const native = m.native!;
+  if (m.flat) {
+    evaluateFlat(m.flat, m.row, m.meta.featureCount, 0, 1, m.out);
+    if (native.kind === 'trees') predictNaNRowsExactly(native, m.row, m.meta.featureCount, 1, m.out, m.row, m.out);
+    return collect(m, Float64Array.from(m.out), 1);
+  }
+  return collect(m, predictMatrix(native, { data: m.row, rows: 1, cols: m.meta.featureCount }), 1);
+}
+
+/**
+ * Evaluates rows × featureCount preprocessed features (from featureMatrix) natively. Only for
+ * models with a native form.
+ */
+export async function predictFeatures(m: LoadedModel, x: Float64Array, rows: number): Promise<Predictions> {
+  const native = m.native;
+  if (!native) throw new Error(`model ${m.id} has no native form`);
+  const d = m.meta.featureCount;
+  if (!m.flat || native.kind !== 'trees') return collect(m, predictMatrix(native, { data: x, rows, cols: d }), rows);
+  const bytes = rows * m.flat.width * Float64Array.BYTES_PER_ELEMENT;
+  if (x.buffer instanceof SharedArrayBuffer && m.threads.splits(rows)) {
+    const out = new Float64Array(new SharedArrayBuffer(bytes));
+    await m.threads.evaluate(m.flat, x, d, rows, out);
+    predictNaNRowsExactly(native, x, d, rows, out, new Float64Array(d), new Float64Array(m.flat.width));
+    return collect(m, out, rows);
+  }
+  const out = new Float64Array(bytes / Float64Array.BYTES_PER_ELEMENT);
+  evaluateFlat(m.flat, x, d, 0, rows, out);
+  predictNaNRowsExactly(native, x, d, rows, out, new Float64Array(d), new Float64Array(m.flat.width));
+  return collect(m, out, rows);
+}
+
+/** Native outputs (rows × outputWidth) → Predictions. */
+function collect(m: LoadedModel, out: Float64Array, rows: number): Predictions {
+  if (m.meta.task !== 'classification') return { values: out, k: 1 };
+  const k = classCount(m);
+  const values = new Float64Array(rows);
+  for (let i = 0; i < rows; i++) {
+    let best = 0;
+    for (let c = 1; c < k; c++) if (out[i * k + c] > out[i * k + best]) best = c;
+    values[i] = best;
+  }
+  return { values, probabilities: out, k };
 }
 
 /** For tests and benchmarks: the same rows through both engines. */
