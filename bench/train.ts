@@ -3,8 +3,9 @@
  * on 100k × 20 synthetic nonlinear binary rows, same CSV and split (first 80% train, last 20%
  * held out). Writes bench/results/train.json. Run directly: npx tsx bench/train.ts
  * BENCH_REPEATS sets the timed runs per side (default 3); ours_seconds is the best of them,
- * ours_seconds_median their median. Histograms use a helper thread on multi-core machines
- * (PGML_TRAIN_THREADS=1 keeps them on the training thread).
+ * ours_seconds_median their median. Tree growth (partitions, histograms, split search, the
+ * boosting update) is shared with a helper thread on multi-core machines (PGML_TRAIN_THREADS=1
+ * keeps it all on the training thread).
  */
 import { runIfMain } from './lib/results.ts';
 import { execFileSync, spawnSync } from 'node:child_process';

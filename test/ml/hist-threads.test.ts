@@ -5,6 +5,7 @@ import { binMatrix, computeCuts, sortFloat64 } from '../../src/ml/algorithms/bin
 import { resolveHyperparams } from '../../src/ml/hyperparams.ts';
 import { predictMatrix } from '../../src/ml/predict-native.ts';
 import { Rng } from '../../src/ml/algorithms/rng.ts';
+import { SHARD_BLOCK, shard0Size, updateShard } from '../../src/ml/algorithms/boost-update.ts';
 import type { Dataset, Task, TreeEnsembleModel } from '../../src/ml/model-types.ts';
 
 function dataset(task: Task, n: number, d: number, seed: number): Dataset {
@@ -43,7 +44,9 @@ describe('threaded histogram building', () => {
   ] as const)('%s (seed %i): the helper thread changes nothing', async (task, seed) => {
     expect(await warmHistHelper()).toBe(true);
     const ds = dataset(task, 24_000, 17, seed);
-    const p = resolveHyperparams(task, 'xgboost', { n_estimators: 12, max_depth: 6, eta: 0.3, subsample: seed === 3 ? 0.8 : 1 });
+    // seed 4 also samples features per tree and regularises (the feature mask and L1 term are shared)
+    const extra = seed === 4 ? { colsample_bytree: 0.6, alpha: 0.5, gamma: 0.2 } : {};
+    const p = resolveHyperparams(task, 'xgboost', { n_estimators: 12, max_depth: 6, eta: 0.3, subsample: seed === 3 ? 0.8 : 1, ...extra });
     const single = fitXGBoost(task, ds, p, { threads: 1 });
     const before = histHelperChunks();
     const threaded = fitXGBoost(task, ds, p, { threads: 2 });
@@ -55,7 +58,7 @@ describe('threaded histogram building', () => {
     for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThanOrEqual(1e-9);
   });
 
-  it('partitions (shared halves) keep rows stable and match a plain filter', async () => {
+  it('partitions (one range per shard) keep rows stable and match a plain filter', async () => {
     expect(await warmHistHelper()).toBe(true);
     const rng = new Rng(5);
     const n = 30_000;
@@ -67,25 +70,47 @@ describe('threaded histogram building', () => {
       const sab = (bytes: number) => (threads > 1 ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
       const rows = new Int32Array(sab(n * 4));
       const team = makeTeam({
-        rows, gh: new Float64Array(sab(n * 16)), rb: bm.rowBins, featOffset: bm.featOffset, colBins: bm.colBins,
+        rows, gh: new Float64Array(sab(n * 16)), rb: bm.rowBins, featOffset: bm.featOffset, nBins: bm.nBins, colBins: bm.colBins,
         tmp: new Int32Array(sab(n * 4)), nRows: n, d, S: 2, histLen: bm.totalSlots * 2, nHists: 4, threads,
       });
       try {
         for (const [f, bin, ml, s, e] of [[0, 20, true, 0, n], [1, 5, false, 1000, 29_000], [2, 40, true, 7, 9000]] as const) {
           for (let i = 0; i < n; i++) rows[i] = (i * 7919) % n; // a permutation, not ascending
-          const seg = Array.from(rows.subarray(s, e));
+          const h = (s + e) >> 1;
           const left = (r: number) => {
             const b = bm.colBins[f * n + r];
             return b === bm.nBins[f] ? ml : b <= bin;
           };
-          const want = [...seg.filter(left), ...seg.filter((r) => !left(r))];
-          const mid = team.partition(s, e, f, bin, bm.nBins[f], ml);
-          expect(mid).toBe(s + seg.filter(left).length);
+          const want: number[] = [];
+          const wantMid: number[] = [];
+          for (const [a, b] of [[s, h], [h, e]]) {
+            const seg = Array.from(rows.subarray(a, b));
+            want.push(...seg.filter(left), ...seg.filter((r) => !left(r)));
+            wantMid.push(a + seg.filter(left).length);
+          }
+          const mid = new Int32Array(2);
+          team.node({ small: -1, parent: -1, seg: Int32Array.of(s, h, h, e), feature: f, bin, missingLeft: ml, side: 0, want: 0 }, mid);
+          expect(Array.from(mid)).toEqual(wantMid);
           expect(Array.from(rows.subarray(s, e))).toEqual(want);
         }
       } finally {
         team.release();
       }
+    }
+  });
+
+  it('the boosting update leaves rows in the shard layout that grow() deals', () => {
+    for (const n of [1, 63, 1024, 1025, 3000, 4096, 5000]) {
+      const want: number[][] = [[], []];
+      for (let i = 0; i < n; i++) want[Math.floor(i / SHARD_BLOCK) % 2].push(i);
+      const q = shard0Size(n);
+      expect(q).toBe(want[0].length);
+      const rows = new Int32Array(n).fill(-1);
+      const u = { margin: new Float64Array(n), expNeg: new Float64Array(0), y: new Float64Array(n), leaves: new Float64Array(0) };
+      const sums = new Float64Array(4);
+      updateShard(rows, new Float64Array(2 * n), u, 0, 0, 0, q, sums, 0, SHARD_BLOCK);
+      updateShard(rows, new Float64Array(2 * n), u, 0, 1, q, n, sums, 2, SHARD_BLOCK);
+      expect(Array.from(rows)).toEqual([...want[0], ...want[1]]);
     }
   });
 

@@ -6,24 +6,31 @@
  * left + right - parent. With lambda = 0, g = -y and h = 1 that is exactly squared-error
  * reduction, and with one-hot class channels it is Gini reduction, so forests reuse it.
  *
- * Nodes grow depth first. Only the smaller child's histogram is built from rows; the larger
- * one is parent - smaller, computed in place in the parent's buffer, so at most depth + 2
- * histograms are alive. Children that cannot be split (at max depth, too light, one row) get
- * no histogram at all. Rows of a node are a contiguous, ascending range of `rows`.
+ * Nodes grow depth first. Only the lighter child's histogram (smaller hessian sum) is built
+ * from rows; the other one is parent - lighter, computed in place in the parent's buffer, so
+ * at most depth + 2 histograms are alive. Children that cannot be split (at max depth, too
+ * light) get no histogram at all. The rows of a tree are dealt to two shards in blocks (see
+ * SHARD_BLOCK); a node's rows are one contiguous, ascending range of `rows` in each shard.
  *
- * Histograms are built by a generated kernel over the row-major Uint8 bins, large nodes as two
- * row halves, and large partitions as two halves, that a helper thread may share (see
- * hist-pool.ts); results do not depend on it.
+ * Partitions and histograms run as node tasks that a helper thread may share (see
+ * hist-pool.ts): per shard, partition a node and build a child's histogram; per feature chunk,
+ * finish both children's histograms and, with one gradient channel and every active feature
+ * tried (xgboost), search their best splits, so a node's split is known when it is grown.
+ * Otherwise (forests) the training thread searches. Results do not depend on the helper.
  */
 import type { BinnedMatrix } from './binning.ts';
 import type { Rng } from './rng.ts';
-import { makeTeam, type HistTeam } from './hist-pool.ts';
+import { FP_ALPHA, FP_LAMBDA, FP_MCW, FP_MIN_GAIN, FP_SUMS, makeTeam, type HistTeam } from './hist-pool.ts';
+import { searchSplits, SPLIT_WORDS } from './split-search.ts';
+import { LEAF_WORDS, SHARD_BLOCK, shard0Size, type UpdateBuffers } from './boost-update.ts';
 
 export interface BuilderOptions {
   /** 1 = build histograms on this thread only; 2 = share them with the helper thread */
   threads: number;
   /** the largest max_depth that grow() will be called with (sizes the shared histograms) */
   maxDepth: number;
+  /** boosting state for applyLeaves(), on shared memory when threads > 1 */
+  update?: UpdateBuffers;
 }
 
 export interface GrowParams {
@@ -54,7 +61,7 @@ export interface GrownTree {
   weight: Float64Array;
   gain: Float64Array;
   hess: Float64Array;
-  /** rows[start, end) are the training rows that reached the node */
+  /** rows[start[2i + k], end[2i + k]) are the training rows of shard k that reached node i */
   start: Int32Array;
   end: Int32Array;
 }
@@ -66,7 +73,7 @@ export class HistTreeBuilder {
   readonly d: number;
   /** per row: K gradient channels then the hessian; filled by the caller */
   readonly gh: Float64Array;
-  /** the caller writes the participating rows (ascending) into rows[0..count) */
+  /** the caller writes the participating rows (ascending) into rows[0..count) before grow() */
   readonly rows: Int32Array;
   private readonly tmp: Int32Array;
   private readonly bm: BinnedMatrix;
@@ -79,8 +86,14 @@ export class HistTreeBuilder {
   private nActive = 0;
   private readonly nodeFeatures: Int32Array;
   private readonly scratchL: Float64Array;
+  /** left child sums of the split being applied */
   private readonly bestL: Float64Array;
   private readonly sums: Float64Array[] = [];
+  /** per depth two split results (SPLIT_WORDS each), like sums */
+  private readonly splits: Float64Array[] = [];
+  private readonly one = new Float64Array(SPLIT_WORDS);
+  /** splits are searched by the node tasks (see the file comment) */
+  private searchInTasks = false;
   private p!: GrowParams;
 
   // growing node storage
@@ -100,6 +113,7 @@ export class HistTreeBuilder {
 
   constructor(bm: BinnedMatrix, K: number, opts: BuilderOptions = { threads: 1, maxDepth: 0 }) {
     this.bm = bm;
+    this.update = opts.update;
     this.K = K;
     this.S = K + 1;
     this.n = bm.rows;
@@ -115,6 +129,7 @@ export class HistTreeBuilder {
       gh: this.gh,
       rb: bm.rowBins,
       featOffset: bm.featOffset,
+      nBins: bm.nBins,
       colBins: bm.colBins,
       tmp: this.tmp,
       nRows: this.n,
@@ -123,6 +138,7 @@ export class HistTreeBuilder {
       histLen: this.histLen,
       nHists: opts.maxDepth + 3,
       threads,
+      update: opts.update,
     });
     this.hists = this.team.hists;
     for (let i = this.hists.length - 1; i >= 0; i--) this.freeHists.push(i);
@@ -142,10 +158,21 @@ export class HistTreeBuilder {
     this.p = params;
     this.size = 0;
     this.nActive = 0;
+    const active = this.team.active;
     for (let f = 0; f < this.d; f++) {
-      if (!featureMask || featureMask[f]) this.activeFeatures[this.nActive++] = f;
+      active[f] = !featureMask || featureMask[f] ? 1 : 0;
+      if (active[f]) this.activeFeatures[this.nActive++] = f;
     }
-    const root = this.newNode(0, count);
+    this.searchInTasks = this.K === 1 && (!params.rng || params.maxFeatures >= this.nActive);
+    const fp = this.team.fp;
+    fp[FP_LAMBDA] = params.lambda;
+    fp[FP_ALPHA] = params.alpha;
+    fp[FP_MCW] = params.minChildWeight;
+    fp[FP_MIN_GAIN] = params.minGain;
+    const q = shard0Size(count);
+    if (this.laidOut !== count) this.layOut(count, q);
+    this.laidOut = -1;
+    const root = this.newNode(0, q, q, count);
     const sum = this.sumBuffer(0);
     if (rootSum) sum.set(rootSum.subarray(0, this.S));
     else {
@@ -157,11 +184,17 @@ export class HistTreeBuilder {
       }
     }
     let hist = -1;
+    const split = this.splitBuffer(0, 0);
     if (this.canSplit(0, sum[this.K], count)) {
       hist = this.allocHist();
-      this.team.run(hist, -1, 0, count);
+      if (this.searchInTasks) {
+        fp[FP_SUMS] = sum[0];
+        fp[FP_SUMS + 1] = sum[1];
+      }
+      this.task(hist, -1, root, -1, 0, false, 0, this.searchInTasks ? 1 : 0);
+      if (this.searchInTasks) this.takeSplit(0, split);
     }
-    this.growNode(root, 0, hist, sum);
+    this.growNode(root, 0, hist, sum, split);
     return this.snapshot();
   }
 
@@ -200,6 +233,18 @@ export class HistTreeBuilder {
     return this.sums[depth * 2];
   }
 
+  private splitBuffer(depth: number, side: number): Float64Array {
+    while (this.splits.length <= depth * 2 + 1) this.splits.push(new Float64Array(SPLIT_WORDS));
+    return this.splits[depth * 2 + side];
+  }
+
+  /** copies the last node task's best split for child (0: built, 1: sibling) into out */
+  private takeSplit(child: number, out: Float64Array): void {
+    const at = this.team.bestOf(child);
+    if (at < 0) out[1] = -1;
+    else out.set(this.team.res.subarray(at, at + SPLIT_WORDS));
+  }
+
   /** a histogram slot; its content is garbage until a kernel run zeroes and fills it */
   private allocHist(): number {
     const h = this.freeHists.pop();
@@ -227,12 +272,12 @@ export class HistTreeBuilder {
     this.weight = grow(this.weight, cap * this.K);
     this.gain = grow(this.gain, cap);
     this.hess = grow(this.hess, cap);
-    this.start = grow(this.start, cap);
-    this.end = grow(this.end, cap);
+    this.start = grow(this.start, 2 * cap);
+    this.end = grow(this.end, 2 * cap);
     this.cap = cap;
   }
 
-  private newNode(start: number, end: number): number {
+  private newNode(s0: number, e0: number, s1: number, e1: number): number {
     this.ensureCapacity(this.size + 1);
     const i = this.size++;
     this.feature[i] = -1;
@@ -242,8 +287,10 @@ export class HistTreeBuilder {
     this.right[i] = -1;
     this.missingLeft[i] = 0;
     this.gain[i] = 0;
-    this.start[i] = start;
-    this.end[i] = end;
+    this.start[2 * i] = s0;
+    this.end[2 * i] = e0;
+    this.start[2 * i + 1] = s1;
+    this.end[2 * i + 1] = e1;
     return i;
   }
 
@@ -260,115 +307,217 @@ export class HistTreeBuilder {
       weight: this.weight.slice(0, s * this.K),
       gain: this.gain.slice(0, s),
       hess: this.hess.slice(0, s),
-      start: this.start.slice(0, s),
-      end: this.end.slice(0, s),
+      start: this.start.slice(0, 2 * s),
+      end: this.end.slice(0, 2 * s),
     };
   }
 
-  /** hist is the node's histogram slot, or -1 when the node cannot be split */
-  private growNode(node: number, depth: number, hist: number, sum: Float64Array): void {
+  /** row count whose shard layout applyLeaves() left in rows, else -1 */
+  private laidOut = -1;
+
+  /** deals rows[0..count) to the shards: blocks of SHARD_BLOCK positions, even ones first */
+  private layOut(count: number, q: number): void {
+    const { rows, tmp } = this;
+    let a = 0;
+    let b = q;
+    for (let i = 0; i < count; i++) tmp[(i / SHARD_BLOCK) & 1 ? b++ : a++] = rows[i];
+    rows.set(tmp.subarray(0, count));
+  }
+
+  private readonly mid = new Int32Array(2);
+  private readonly seg = new Int32Array(4);
+
+  private rowsOf(node: number): number {
+    return this.end[2 * node] - this.start[2 * node] + this.end[2 * node + 1] - this.start[2 * node + 1];
+  }
+
+  /** a node task over node's rows (see hist-pool.ts); mid gets the partition points */
+  private task(small: number, parent: number, node: number, feature: number, bin: number, ml: boolean, side: number, want: number): void {
+    const seg = this.seg;
+    seg[0] = this.start[2 * node];
+    seg[1] = this.end[2 * node];
+    seg[2] = this.start[2 * node + 1];
+    seg[3] = this.end[2 * node + 1];
+    this.team.node({ small, parent, seg, feature, bin, missingLeft: ml, side, want }, this.mid);
+  }
+
+  /**
+   * hist is the node's histogram slot, or -1 when the node cannot be split; split is its best
+   * split (SPLIT_WORDS) when the node tasks searched it, else scratch for findSplit
+   */
+  private growNode(node: number, depth: number, hist: number, sum: Float64Array, split: Float64Array): void {
     const { K, p } = this;
     const H = sum[K];
     this.hess[node] = H;
     for (let c = 0; c < K; c++) this.weight[node * K + c] = -softThreshold(sum[c], p.alpha) / (H + p.lambda);
 
-    const s = this.start[node];
-    const e = this.end[node];
-    if (hist < 0 || !this.canSplit(depth, H, e - s)) {
+    if (hist < 0 || !this.canSplit(depth, H, this.rowsOf(node))) {
       this.freeHist(hist);
       return;
     }
-    const split = this.findSplit(this.hists[hist], sum);
-    if (split < 0) {
+    if (this.searchInTasks) {
+      this.bestL[0] = split[4];
+      this.bestL[1] = split[5];
+    } else this.findSplit(this.hists[hist], sum, split);
+    const f = split[1];
+    if (f < 0) {
       this.freeHist(hist);
       return;
     }
-    const f = this.bestFeature;
-    const bin = this.bestBin;
-    const ml = this.bestMissingLeft;
-    const mid = this.partition(s, e, f, bin, ml);
-    if (mid === s || mid === e) {
-      // can happen only through float noise in the subtracted histograms
-      this.freeHist(hist);
-      return;
-    }
-    this.feature[node] = f;
-    this.splitBin[node] = bin;
-    this.threshold[node] = this.bm.cuts[f][bin];
-    this.missingLeft[node] = ml ? 1 : 0;
-    this.gain[node] = this.bestGain;
-
+    const bin = split[2];
+    const ml = split[3] === 1;
     const leftSum = this.sumBuffer(depth + 1);
     const rightSum = this.sums[(depth + 1) * 2 + 1];
     for (let c = 0; c < this.S; c++) {
       leftSum[c] = this.bestL[c];
       rightSum[c] = sum[c] - this.bestL[c];
     }
-    const l = this.newNode(s, mid);
-    const r = this.newNode(mid, e);
-    this.left[node] = l;
-    this.right[node] = r;
-
-    const leftSmaller = mid - s <= e - mid;
-    const splitL = this.canSplit(depth + 1, leftSum[this.K], mid - s);
-    const splitR = this.canSplit(depth + 1, rightSum[this.K], e - mid);
-    const needSmall = leftSmaller ? splitL : splitR;
-    const needLarge = leftSmaller ? splitR : splitL;
+    // before partitioning only depth and weight tell which children get histograms; a child
+    // with too few rows is found out when it is grown
+    const leftLighter = leftSum[K] <= rightSum[K];
+    const splitL = this.canSplit(depth + 1, leftSum[K], 2);
+    const splitR = this.canSplit(depth + 1, rightSum[K], 2);
+    const needSmall = leftLighter ? splitL : splitR;
+    const needLarge = leftLighter ? splitR : splitL;
     let small = -1;
     let large = -1;
     if (needSmall || needLarge) {
       small = this.allocHist();
-      // the larger child's histogram is parent - smaller, in the parent's slot
+      // the heavier child's histogram is parent - lighter, in the parent's slot
       if (needLarge) large = hist;
       else this.freeHist(hist);
-      if (leftSmaller) this.team.run(small, large, s, mid);
-      else this.team.run(small, large, mid, e);
-      if (!needSmall) {
-        this.freeHist(small);
-        small = -1;
-      }
     } else {
       this.freeHist(hist);
     }
+    let want = 0;
+    if (this.searchInTasks && small >= 0) {
+      const fp = this.team.fp;
+      const smallSum = leftLighter ? leftSum : rightSum;
+      const largeSum = leftLighter ? rightSum : leftSum;
+      fp[FP_SUMS] = smallSum[0];
+      fp[FP_SUMS + 1] = smallSum[1];
+      fp[FP_SUMS + 2] = largeSum[0];
+      fp[FP_SUMS + 3] = largeSum[1];
+      want = (needSmall ? 1 : 0) | (needLarge ? 2 : 0);
+    }
+    this.task(small, large, node, f, bin, ml, leftLighter ? 0 : 1, want);
+    const m0 = this.mid[0];
+    const m1 = this.mid[1];
+    const s0 = this.start[2 * node];
+    const e0 = this.end[2 * node];
+    const s1 = this.start[2 * node + 1];
+    const e1 = this.end[2 * node + 1];
+    if (m0 - s0 + m1 - s1 === 0 || e0 - m0 + e1 - m1 === 0) {
+      // can happen only through float noise in the subtracted histograms
+      this.freeHist(small);
+      this.freeHist(large);
+      return;
+    }
+    if (!needSmall) {
+      this.freeHist(small);
+      small = -1;
+    }
+    this.feature[node] = f;
+    this.splitBin[node] = bin;
+    this.threshold[node] = this.bm.cuts[f][bin];
+    this.missingLeft[node] = ml ? 1 : 0;
+    this.gain[node] = split[0];
+    const l = this.newNode(s0, m0, s1, m1);
+    const r = this.newNode(m0, e0, m1, e1);
+    this.left[node] = l;
+    this.right[node] = r;
+
+    // children's splits live in per-depth buffers that only deeper recursion reuses
+    const smallSplit = this.splitBuffer(depth + 1, leftLighter ? 0 : 1);
+    const largeSplit = this.splits[(depth + 1) * 2 + (leftLighter ? 1 : 0)];
+    if (want & 1) this.takeSplit(0, smallSplit);
+    if (want & 2) this.takeSplit(1, largeSplit);
     // children's sums live in per-depth buffers that deeper recursion reuses: copy them first
     const ls = leftSum.slice();
     const rs = rightSum.slice();
-    if (leftSmaller) {
-      this.growNode(l, depth + 1, small, ls);
-      this.growNode(r, depth + 1, large, rs);
+    if (leftLighter) {
+      this.growNode(l, depth + 1, small, ls, smallSplit);
+      this.growNode(r, depth + 1, large, rs, largeSplit);
     } else {
-      this.growNode(r, depth + 1, small, rs);
-      this.growNode(l, depth + 1, large, ls);
+      this.growNode(r, depth + 1, small, rs, smallSplit);
+      this.growNode(l, depth + 1, large, ls, largeSplit);
     }
   }
 
-  /** Stable partition of rows[s..e) by the split (shared with the helper on large ranges). */
-  private partition(s: number, e: number, f: number, bin: number, missingLeft: boolean): number {
-    return this.team.partition(s, e, f, bin, this.bm.nBins[f], missingLeft);
+  /**
+   * Boosting step through the helper (update buffers given to the constructor): margin +=
+   * eta * weight for the rows of every leaf of t, the next gradients into gh, their totals
+   * into sums, and rows reset to all rows 0..count-1 as grow() lays them out (t must have grown
+   * over all rows), so the next grow(count) can skip listing them.
+   * False (nothing done) when t has more nodes than the update buffers have room for leaves.
+   */
+  applyLeaves(t: GrownTree, eta: number, sums: Float64Array): boolean {
+    const u = this.update!;
+    if (t.size * LEAF_WORDS > u.leaves.length) return false;
+    let n = 0;
+    const stack = this.leafStack;
+    stack.length = 0;
+    stack.push(0);
+    while (stack.length) {
+      const i = stack.pop()!;
+      if (t.feature[i] >= 0) {
+        stack.push(t.right[i], t.left[i]);
+        continue;
+      }
+      const o = n++ * LEAF_WORDS;
+      const v = eta * t.weight[i];
+      u.leaves[o] = t.start[2 * i];
+      u.leaves[o + 1] = t.end[2 * i];
+      u.leaves[o + 2] = t.start[2 * i + 1];
+      u.leaves[o + 3] = t.end[2 * i + 1];
+      u.leaves[o + 4] = v;
+      u.leaves[o + 5] = Math.exp(-v);
+    }
+    const root = this.seg;
+    root[0] = t.start[0];
+    root[1] = t.end[0];
+    root[2] = t.start[1];
+    root[3] = t.end[1];
+    this.team.update(n, root, sums);
+    this.laidOut = t.end[1];
+    return true;
   }
 
-  private bestFeature = -1;
-  private bestBin = 0;
-  private bestMissingLeft = false;
-  private bestGain = 0;
+  private readonly leafStack: number[] = [];
+  private readonly update: UpdateBuffers | undefined;
 
-  /** Fills best*; returns the feature or -1 when no split beats minGain. */
-  private findSplit(hist: Float64Array, sum: Float64Array): number {
+  /** Searches on this thread: writes the best split to out (feature -1: none) and bestL. */
+  private findSplit(hist: Float64Array, sum: Float64Array, out: Float64Array): void {
     const { K, S, p } = this;
     const { nBins, featOffset } = this.bm;
     const lambda = p.lambda;
     const alpha = p.alpha;
     const mcw = p.minChildWeight;
     const H = sum[K];
+    let best = p.minGain;
+    out[1] = -1;
+    const nf = this.sampleFeatures();
+    const feats = this.nodeFeatures;
+    if (K === 1) {
+      // one feature at a time, in the sampled order
+      const one = this.one;
+      for (let j = 0; j < nf; j++) {
+        const f = feats[j];
+        searchSplits(hist, nBins, featOffset, this.team.active, f, f + 1, sum[0], H, lambda, alpha, mcw, p.minGain, one, 0);
+        if (one[1] >= 0 && one[0] > best) {
+          best = one[0];
+          out.set(one);
+          this.bestL[0] = one[4];
+          this.bestL[1] = one[5];
+        }
+      }
+      return;
+    }
     let parent = 0;
     for (let c = 0; c < K; c++) {
       const t = softThreshold(sum[c], alpha);
       parent += (t * t) / (H + lambda);
     }
-    let best = p.minGain;
-    this.bestFeature = -1;
-    const nf = this.sampleFeatures();
-    const feats = this.nodeFeatures;
     const L = this.scratchL;
     for (let j = 0; j < nf; j++) {
       const f = feats[j];
@@ -377,46 +526,6 @@ export class HistTreeBuilder {
       const off = featOffset[f] * S;
       const mo = off + nb * S;
       const Hm = hist[mo + K];
-      if (K === 1) {
-        const G = sum[0];
-        const Gm = hist[mo];
-        let GL = 0;
-        let HL = 0;
-        for (let b = 0; b < nb - 1; b++) {
-          GL += hist[off + 2 * b];
-          HL += hist[off + 2 * b + 1];
-          // missing goes right
-          let HR = H - HL;
-          if (HL >= mcw && HR >= mcw) {
-            const tl = softThreshold(GL, alpha);
-            const tr = softThreshold(G - GL, alpha);
-            const gain = (tl * tl) / (HL + lambda) + (tr * tr) / (HR + lambda) - parent;
-            if (gain > best) {
-              best = gain;
-              this.setBest(f, b, false, gain);
-              this.bestL[0] = GL;
-              this.bestL[1] = HL;
-            }
-          }
-          if (Hm > 0) {
-            const HL2 = HL + Hm;
-            HR = H - HL2;
-            if (HL2 >= mcw && HR >= mcw) {
-              const GL2 = GL + Gm;
-              const tl = softThreshold(GL2, alpha);
-              const tr = softThreshold(G - GL2, alpha);
-              const gain = (tl * tl) / (HL2 + lambda) + (tr * tr) / (HR + lambda) - parent;
-              if (gain > best) {
-                best = gain;
-                this.setBest(f, b, true, gain);
-                this.bestL[0] = GL2;
-                this.bestL[1] = HL2;
-              }
-            }
-          }
-        }
-        continue;
-      }
       L.fill(0);
       for (let b = 0; b < nb - 1; b++) {
         const o = off + b * S;
@@ -436,21 +545,16 @@ export class HistTreeBuilder {
           }
           if (gain > best) {
             best = gain;
-            this.setBest(f, b, pass === 1, gain);
+            out[0] = gain;
+            out[1] = f;
+            out[2] = b;
+            out[3] = pass;
             for (let c = 0; c < K; c++) this.bestL[c] = L[c] + extra * hist[mo + c];
             this.bestL[K] = HL;
           }
         }
       }
     }
-    return this.bestFeature;
-  }
-
-  private setBest(f: number, b: number, ml: boolean, gain: number): void {
-    this.bestFeature = f;
-    this.bestBin = b;
-    this.bestMissingLeft = ml;
-    this.bestGain = gain;
   }
 
   private sampleFeatures(): number {

@@ -11,8 +11,9 @@ import { checkCancelled, numClassesOf, type FitContext } from './context.ts';
 import { Rng } from './rng.ts';
 import type { Tree } from '../model-types.ts';
 import { defaultThreads } from './hist-pool.ts';
+import { LEAF_WORDS, type UpdateBuffers } from './boost-update.ts';
 
-/** n × d below which histograms stay on the training thread (a helper would cost more) */
+/** n × d below which tree growth stays on the training thread (a helper would cost more) */
 export const THREADED_MIN_CELLS = 400_000;
 
 type Objective = 'reg:squarederror' | 'binary:logistic' | 'multi:softmax';
@@ -53,12 +54,24 @@ export function fitXGBoost(task: Task, ds: Dataset, p: Hyperparams, ctx?: FitCon
 
   const bm = binMatrix(x, computeCuts(x, numberParam(p, 'max_bin'), numberParam(p, 'random_state')));
   const threads = ctx?.threads ?? (n * d >= THREADED_MIN_CELLS ? defaultThreads() : 1);
-  const builder = new HistTreeBuilder(bm, 1, { threads, maxDepth: grow.maxDepth });
+  // one output over all rows: the tree builder's tasks apply each tree and compute gradients
+  const fused = objective !== 'multi:softmax' && numberParam(p, 'subsample') >= 1;
+  const update = fused ? updateBuffers(ds.y, objective === 'binary:logistic', grow.maxDepth, threads > 1) : undefined;
+  const builder = new HistTreeBuilder(bm, 1, { threads, maxDepth: grow.maxDepth, update });
   try {
-    return boost(task, ds, p, ctx, builder, bm, grow, objective, outputs, k);
+    return boost(task, ds, p, ctx, builder, bm, grow, objective, outputs, k, update);
   } finally {
     builder.release();
   }
+}
+
+function updateBuffers(y: Float64Array, logistic: boolean, maxDepth: number, shared: boolean): UpdateBuffers {
+  const n = y.length;
+  const alloc = (len: number) => new Float64Array(shared ? new SharedArrayBuffer(len * 8) : new ArrayBuffer(len * 8));
+  const yy = alloc(n);
+  yy.set(y);
+  const nodes = Math.min(2 * n, 2 ** (Math.min(maxDepth, 16) + 1));
+  return { margin: alloc(n), expNeg: alloc(logistic ? n : 0), y: yy, leaves: alloc(nodes * LEAF_WORDS) };
 }
 
 function boost(
@@ -72,6 +85,7 @@ function boost(
   objective: Objective,
   outputs: number,
   k: number,
+  update: UpdateBuffers | undefined,
 ): TreeEnsembleModel {
   const { x, y } = ds;
   const n = x.rows;
@@ -102,11 +116,14 @@ function boost(
     baseScore.fill(userBase);
   }
 
-  const margin = new Float64Array(n * outputs);
+  const margin = update ? update.margin : new Float64Array(n * outputs);
   for (let i = 0; i < n; i++) for (let o = 0; o < outputs; o++) margin[i * outputs + o] = baseScore[o];
   const prob = objective === 'multi:softmax' ? new Float64Array(n * k) : null;
   // binary:logistic keeps exp(-margin) per row, updated by one exp per leaf instead of per row
-  const expNeg = objective === 'binary:logistic' ? new Float64Array(n).fill(Math.exp(-baseScore[0])) : null;
+  const expNeg = objective !== 'binary:logistic' ? null : update ? update.expNeg : new Float64Array(n);
+  expNeg?.fill(Math.exp(-baseScore[0]));
+  // set when the last tree's update task already left the next gradients in gh and rows
+  let gradientsReady = false;
   const inSample = new Uint8Array(n);
   const mask = new Uint8Array(d);
   const featIdx = new Int32Array(d);
@@ -148,17 +165,18 @@ function boost(
 
     for (let o = 0; o < outputs; o++) {
       if (subsample >= 1) {
-        for (let i = 0; i < n; i++) rows[i] = i;
         m = n;
+        if (!gradientsReady) for (let i = 0; i < n; i++) rows[i] = i;
       } else if (o > 0) {
         // partitioning permuted rows; restore the ascending sample
         let j = 0;
         for (let i = 0; i < n; i++) if (inSample[i]) rows[j++] = i;
       }
-      fillGradients(objective, gh, rows, m, margin, prob, expNeg, y, o, outputs, rootSum);
+      if (!gradientsReady) fillGradients(objective, gh, rows, m, margin, prob, expNeg, y, o, outputs, rootSum);
       const t = builder.grow(m, featureMask, grow, rootSum);
       HistTreeBuilder.prune(t, gamma);
-      applyTree(t, bm, rows, margin, expNeg, outputs, o, eta, subsample < 1 ? inSample : null);
+      gradientsReady = update !== undefined && builder.applyLeaves(t, eta, rootSum);
+      if (!gradientsReady) applyTree(t, bm, rows, margin, expNeg, outputs, o, eta, subsample < 1 ? inSample : null);
       addImportance(t, importance);
       trees.push(toTree(t, 1, (node, out, at) => (out[at] = eta * t.weight[node])));
       treeOutput.push(o);
@@ -267,17 +285,20 @@ function applyTree(
       continue;
     }
     const v = eta * t.weight[i];
-    const s = t.start[i];
-    const e = t.end[i];
-    if (expNeg) {
-      const ev = Math.exp(-v);
-      for (let j = s; j < e; j++) {
-        const r = rows[j];
-        margin[r] += v;
-        expNeg[r] = updateExpNeg(expNeg[r], ev, margin[r]);
+    // the node's rows in both shards
+    for (let k = 2 * i; k <= 2 * i + 1; k++) {
+      const s = t.start[k];
+      const e = t.end[k];
+      if (expNeg) {
+        const ev = Math.exp(-v);
+        for (let j = s; j < e; j++) {
+          const r = rows[j];
+          margin[r] += v;
+          expNeg[r] = updateExpNeg(expNeg[r], ev, margin[r]);
+        }
+      } else {
+        for (let j = s; j < e; j++) margin[rows[j] * outputs + o] += v;
       }
-    } else {
-      for (let j = s; j < e; j++) margin[rows[j] * outputs + o] += v;
     }
   }
   if (inSample) {
