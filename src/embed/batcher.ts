@@ -1,6 +1,7 @@
 /**
- * Dynamic batching: requests (each a list of items) that arrive within `windowMs` of the
- * first queued one, or while `maxInFlight` batches are already running, are run as one batch
+ * Dynamic batching: requests (each a list of items) submitted in the same event loop turn, or
+ * within `windowMs` of the first queued one while a batch runs, or while `maxInFlight` batches
+ * are already running, are run as one batch
  * of at most `maxBatchSize` items (a single larger request runs alone). Results are
  * split back per request in order.
  *
@@ -65,7 +66,10 @@ export class DynamicBatcher<I, O> {
     if (this.queuedItems >= this.opts.maxBatchSize) {
       this.flush();
     } else if (this.timer === undefined) {
-      this.timer = this.opts.windowMs > 0 ? setTimeout(() => this.flush(), this.opts.windowMs) : setImmediate(() => this.flush());
+      // an idle runner starts at once (requests of this same turn still join): waiting only pays
+      // while a batch is computing, when the next one would have to wait anyway
+      const wait = this.running > 0 ? this.opts.windowMs : 0;
+      this.timer = wait > 0 ? setTimeout(() => this.flush(), wait) : setImmediate(() => this.flush());
     }
   }
 

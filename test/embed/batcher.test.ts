@@ -86,4 +86,19 @@ describe('DynamicBatcher', () => {
     expect(most).toBe(2);
     expect(batches).toEqual([[1], [2], [3, 4]]);
   });
+
+  it('an idle runner starts at once; the window gathers requests only while a batch runs', async () => {
+    const { batches, run } = recording(40);
+    const b = new DynamicBatcher(run, { windowMs: 25, maxBatchSize: 100, maxInFlight: 2 });
+    const t0 = performance.now();
+    const first = b.submit([1]);
+    await sleep(5);
+    expect(batches).toEqual([[1]]); // started without waiting 25 ms
+    const during = [b.submit([2])];
+    await sleep(10);
+    during.push(b.submit([3])); // still within the window opened by [2]
+    await Promise.all([first, ...during]);
+    expect(batches).toEqual([[1], [2, 3]]);
+    expect(performance.now() - t0).toBeLessThan(200);
+  });
 });
