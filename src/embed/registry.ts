@@ -10,6 +10,8 @@ import { ModelLoadError } from './errors.ts';
 import { listAvailableModels, resolveModel, type ModelSpec } from './model-dir.ts';
 import { runnerFactory, type ModelRunner, type RunnerFactory } from './runner.ts';
 
+let useCounter = 0;
+
 export interface EmbeddingRow {
   embedding: Float32Array;
   truncated: boolean;
@@ -23,6 +25,8 @@ export interface LoadedModelInfo extends EncoderInfo {
 
 class ModelHandle {
   lastUsed = Date.now();
+  /** recency order for eviction: several uses can fall in the same millisecond */
+  useSeq = ++useCounter;
   private active = 0;
   private idleWaiters: (() => void)[] = [];
   readonly batcher: DynamicBatcher<EncodeItem, EmbeddingRow>;
@@ -51,6 +55,7 @@ class ModelHandle {
   async embed(items: EncodeItem[]): Promise<EmbeddingRow[]> {
     this.active++;
     this.lastUsed = Date.now();
+    this.useSeq = ++useCounter;
     try {
       return await this.batcher.submit(items);
     } finally {
@@ -162,7 +167,7 @@ export class ModelRegistry {
     }
     const used = () => [...this.ready.values()].reduce((sum, h) => sum + h.spec.estimatedBytes, 0);
     while (used() + spec.estimatedBytes > cap) {
-      const victim = [...this.ready.values()].filter((h) => h.idle).sort((a, b) => a.lastUsed - b.lastUsed)[0];
+      const victim = [...this.ready.values()].filter((h) => h.idle).sort((a, b) => a.useSeq - b.useSeq)[0];
       if (!victim) break; // everything is busy: go over the cap until the next load
       await this.unload(victim.spec.id);
     }
