@@ -63,7 +63,7 @@ import { cpuMeter, processTree, type Service } from './lib/proc.ts';
 import { runIfMain } from './lib/results.ts';
 import { formatTable, type Cell } from './lib/table.ts';
 import type { Metrics } from './lib/types.ts';
-import { pythonSide, runVariedLoad, runVariedLoadFor, startFlask, timeRuns, timing, trainFlaskModel, type RunningFlask, type Timing } from './predict-lib.ts';
+import { pythonSide, runVariedLoad, runVariedLoadFor, startFlask, timeRuns, trainFlaskModel, type RunningFlask, type Timing } from './predict-lib.ts';
 
 const ROWS = 100_000;
 const FEATURES = 20;

@@ -10,8 +10,6 @@ import { binaryFormat } from '../src/ml/binary-rows.ts';
 
 export default async function modelRoutes(app: FastifyInstance): Promise<void> {
   const gw = app.gateway;
-  gw.models.setPredictThreads(gw.config.predictThreads);
-  app.addHook('onClose', () => gw.models.close());
   const caller = async (request: FastifyRequest) => {
     const identity = await identify(gw, request.headers);
     request.authenticated = identity.authenticated;

@@ -43,7 +43,7 @@ export class Gateway {
   readonly wirePool: WirePool | null;
   readonly cache: SchemaCache;
   private listener: ReloadListener | null = null;
-  readonly models = new ModelCache();
+  readonly models: ModelCache;
   readonly bridgeNotices = new BridgeNotices();
   readonly metrics: Metrics = new Metrics({
     pool: () => {
@@ -94,6 +94,7 @@ export class Gateway {
       { PGML_DB_CLIENT: client },
     );
     this.cache = new SchemaCache(this.pool.sql, () => this.config.dbSchemas);
+    this.models = new ModelCache(64, baseConfig.predictThreads);
     this.models.onLoad = (s) => {
       this.metrics.modelLoads.inc();
       this.metrics.modelLoadSeconds.observe(s);
@@ -214,6 +215,7 @@ export class Gateway {
     await this.listener?.stop();
     await this.jobWorker?.stop();
     await this.embedderInstance?.close();
+    await this.models.close();
     await this.wirePool?.end();
     await this.pool.end(5);
   }

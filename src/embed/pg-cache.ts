@@ -4,7 +4,7 @@ import { runAsCallerSelected, type RequestPools } from '../db/wire/select.ts';
 import type { CacheVariant, CachedEmbedding, EmbeddingCache } from './cache.ts';
 
 const variantKey = (v: CacheVariant) => `${v.pooling}/${v.normalize ? 'normalized' : 'raw'}`;
-const hash = (text: string) => createHash('sha256').update(text).digest('hex');
+const sha256Hex = (text: string) => createHash('sha256').update(text).digest('hex');
 
 // Parameters are pre-formatted array literals (hex hashes need no quoting), so both request
 // clients send the same text; the results come back as text from both as well.
@@ -98,7 +98,16 @@ export class PgEmbeddingCache implements EmbeddingCache {
   static reads = 0;
   static writes = 0;
 
+  /** a request looks its texts up, then writes the misses: each is hashed once */
+  private readonly hashes = new Map<string, string>();
+
   constructor(private readonly pools: RequestPools, private readonly ctx: CallerContext) {}
+
+  private hash(text: string): string {
+    let h = this.hashes.get(text);
+    if (h === undefined) this.hashes.set(text, (h = sha256Hex(text)));
+    return h;
+  }
 
   private key(variant: CacheVariant): string {
     // request.id differs per request and decides nothing about the rows
@@ -107,7 +116,7 @@ export class PgEmbeddingCache implements EmbeddingCache {
   }
 
   async get(variant: CacheVariant, texts: string[]): Promise<(CachedEmbedding | undefined)[]> {
-    const hashes = texts.map(hash);
+    const hashes = texts.map((t) => this.hash(t));
     const found = await coalesce(pendingReads, this.pools, this.key(variant), hashes, (all) => this.read(variant, all));
     const out = hashes.map((h) => found.get(h));
     const hits = out.filter(Boolean).length;
@@ -117,7 +126,7 @@ export class PgEmbeddingCache implements EmbeddingCache {
   }
 
   put(variant: CacheVariant, texts: string[], rows: CachedEmbedding[]): Promise<void> {
-    const entries = texts.map((text, i) => ({ h: hash(text), e: rows[i].embedding, t: rows[i].truncated }));
+    const entries = texts.map((text, i) => ({ h: this.hash(text), e: rows[i].embedding, t: rows[i].truncated }));
     return coalesce(pendingWrites, this.pools, this.key(variant), entries, (all) => this.write(variant, all));
   }
 

@@ -47,14 +47,11 @@ export class ModelCache {
   /** called with the seconds each artifact load took (metrics) */
   onLoad: ((seconds: number) => void) | null = null;
 
-  private threads = new PredictThreads(defaultPredictThreads());
+  private readonly threads: PredictThreads;
 
-  constructor(private readonly capacity = 64) {}
-
-  /** Threads large tree batches are split over (PGML_PREDICT_THREADS), for models loaded from now on. */
-  setPredictThreads(n: number): void {
-    void this.threads.close();
-    this.threads = new PredictThreads(n);
+  /** predictThreads: threads large tree batches are split over (PGML_PREDICT_THREADS) */
+  constructor(private readonly capacity = 64, predictThreads = defaultPredictThreads()) {
+    this.threads = new PredictThreads(predictThreads);
   }
 
   /** Stops the predict worker thread, if one runs. */
@@ -226,14 +223,10 @@ export async function predictFeatures(m: LoadedModel, x: Float64Array, rows: num
   const d = m.meta.featureCount;
   if (!m.flat || native.kind !== 'trees') return collect(m, predictMatrix(native, { data: x, rows, cols: d }), rows);
   const bytes = rows * m.flat.width * Float64Array.BYTES_PER_ELEMENT;
-  if (x.buffer instanceof SharedArrayBuffer && m.threads.splits(rows)) {
-    const out = new Float64Array(new SharedArrayBuffer(bytes));
-    await m.threads.evaluate(m.flat, x, d, rows, out);
-    predictNaNRowsExactly(native, x, d, rows, out, new Float64Array(d), new Float64Array(m.flat.width));
-    return collect(m, out, rows);
-  }
-  const out = new Float64Array(bytes / Float64Array.BYTES_PER_ELEMENT);
-  evaluateFlat(m.flat, x, d, 0, rows, out);
+  const split = x.buffer instanceof SharedArrayBuffer && m.threads.splits(rows);
+  const out = new Float64Array(split ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+  if (split) await m.threads.evaluate(m.flat, x, d, rows, out);
+  else evaluateFlat(m.flat, x, d, 0, rows, out);
   predictNaNRowsExactly(native, x, d, rows, out, new Float64Array(d), new Float64Array(m.flat.width));
   return collect(m, out, rows);
 }

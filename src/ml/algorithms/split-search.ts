@@ -43,44 +43,29 @@ export function searchSplits(
     const mo = off + nb * 2;
     const Gm = hist[mo];
     const Hm = hist[mo + 1];
+    // missing values go right, then (when there are any) left
+    const directions = Hm > 0 ? 2 : 1;
     let GL = 0;
     let HL = 0;
     for (let b = 0; b < nb - 1; b++) {
       GL += hist[off + 2 * b];
       HL += hist[off + 2 * b + 1];
-      // missing values go right, then (when there are any) left
-      let hr = H - HL;
-      if (HL >= mcw && hr >= mcw) {
-        const gr = G - GL;
-        const tl = alpha === 0 ? GL : GL > alpha ? GL - alpha : GL < -alpha ? GL + alpha : 0;
+      for (let ml = 0; ml < directions; ml++) {
+        const gl = ml === 0 ? GL : GL + Gm;
+        const hl = ml === 0 ? HL : HL + Hm;
+        const hr = H - hl;
+        if (!(hl >= mcw && hr >= mcw)) continue;
+        const gr = G - gl;
+        const tl = alpha === 0 ? gl : gl > alpha ? gl - alpha : gl < -alpha ? gl + alpha : 0;
         const tr = alpha === 0 ? gr : gr > alpha ? gr - alpha : gr < -alpha ? gr + alpha : 0;
-        const gain = (tl * tl) / (HL + lambda) + (tr * tr) / (hr + lambda) - parent;
+        const gain = (tl * tl) / (hl + lambda) + (tr * tr) / (hr + lambda) - parent;
         if (gain > best) {
           best = gain;
           bestF = f;
           bestBin = b;
-          bestMl = 0;
-          bestGL = GL;
-          bestHL = HL;
-        }
-      }
-      if (Hm > 0) {
-        const gl = GL + Gm;
-        const hl = HL + Hm;
-        hr = H - hl;
-        if (hl >= mcw && hr >= mcw) {
-          const gr = G - gl;
-          const tl = alpha === 0 ? gl : gl > alpha ? gl - alpha : gl < -alpha ? gl + alpha : 0;
-          const tr = alpha === 0 ? gr : gr > alpha ? gr - alpha : gr < -alpha ? gr + alpha : 0;
-          const gain = (tl * tl) / (hl + lambda) + (tr * tr) / (hr + lambda) - parent;
-          if (gain > best) {
-            best = gain;
-            bestF = f;
-            bestBin = b;
-            bestMl = 1;
-            bestGL = gl;
-            bestHL = hl;
-          }
+          bestMl = ml;
+          bestGL = gl;
+          bestHL = hl;
         }
       }
     }
