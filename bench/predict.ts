@@ -10,7 +10,10 @@
  *    gateway  POST /models/bench_predict/predict {"features": [20 numbers]}: the features come in
  *             the body (PostgresML's predict API); per request the gateway verifies the JWT, runs
  *             one read-only transaction as the caller (role switch + request settings + lookup of
- *             the deployed model under RLS) and evaluates the cached model natively.
+ *             the deployed model under RLS) and evaluates the cached model natively. The
+ *             transactions of requests arriving together go to PostgreSQL in one write, each an
+ *             implicit transaction ending in its own Sync (PGML_DB_BATCH; the run reports how
+ *             many per write).
  *    flask    the "traditional deployment": GET /predict/<id> on Flask + python xgboost
  *             (bench/flask_predict.py) under gunicorn gthread: fetches the row's 20 features from
  *             PostgreSQL by primary key (one autocommit SELECT on the thread's own connection, as a
@@ -128,6 +131,15 @@ interface LoadPoint {
   load: LoadSummary;
   serverCpuSeconds: number;
   dbCpuSeconds: number;
+  /** gateway only: access checks sent per write to PostgreSQL during the run (PGML_DB_BATCH) */
+  requestsPerWrite?: number;
+}
+
+/** The gateway's pgml_db_request_batches counters (writes, requests) from GET /metrics. */
+async function requestBatches(url: string): Promise<{ writes: number; requests: number }> {
+  const text = (await http(`${url}/metrics`)).text;
+  const value = (what: string) => Number(new RegExp(`^pgml_db_request_batches\\{what="${what}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { writes: value('writes'), requests: value('requests') };
 }
 
 async function measureLoad(
@@ -141,12 +153,17 @@ async function measureLoad(
   // warm-up (sized by a short probe) gives the rate; the measured run sends rate × duration requests
   const warm = await runVariedLoadFor(opts, warmup);
   const rate = warm.run.ok / Math.max(0.05, warm.run.durationSeconds);
+  const batches0 = target === 'gateway' ? await requestBatches(opts.origin) : null;
   const serverCpu = cpuMeter(() => processTree(service.pid));
   const dbCpu = cpuMeter(() => db.serverPids());
   const load = await runVariedLoad({ ...opts, offset: (opts.offset ?? 0) + warm.probe.ok + warm.run.ok, amount: Math.max(opts.connections * 5, Math.round(rate * duration)) });
+  const serverCpuSeconds = await serverCpu.stop();
+  const dbCpuSeconds = await dbCpu.stop();
   const gone = await Promise.race([service.exited, new Promise<null>((r) => setTimeout(() => r(null), 0))]);
   if (gone) throw new Error(`${target} exited during the measurement (code ${gone.code}, signal ${gone.signal}):\n${service.output()}`);
-  return { target, load, serverCpuSeconds: await serverCpu.stop(), dbCpuSeconds: await dbCpu.stop() };
+  const batches1 = batches0 ? await requestBatches(opts.origin) : null;
+  const requestsPerWrite = batches0 && batches1 ? (batches1.requests - batches0.requests) / Math.max(1, batches1.writes - batches0.writes) : undefined;
+  return { target, load, serverCpuSeconds, dbCpuSeconds, requestsPerWrite };
 }
 
 export async function run(): Promise<{ name: 'predict'; metrics: Metrics }> {
@@ -261,7 +278,7 @@ export async function run(): Promise<{ name: 'predict'; metrics: Metrics }> {
     // the sides take turns, `rounds` times; each side's best round counts (the machine may be shared)
     const points: LoadPoint[] = [];
     const keepBest = (p: LoadPoint) => {
-      console.log(`  round: ${p.target.padEnd(8)} ${p.load.rps.toFixed(0).padStart(6)} req/s  p50 ${p.load.latencyMs.p50.toFixed(2)} ms  p99 ${p.load.latencyMs.p99.toFixed(2)} ms`);
+      console.log(`  round: ${p.target.padEnd(8)} ${p.load.rps.toFixed(0).padStart(6)} req/s  p50 ${p.load.latencyMs.p50.toFixed(2)} ms  p99 ${p.load.latencyMs.p99.toFixed(2)} ms${p.requestsPerWrite !== undefined ? `  ${p.requestsPerWrite.toFixed(1)} access checks per write to PostgreSQL` : ''}`);
       const i = points.findIndex((q) => q.target === p.target);
       if (i < 0) points.push(p);
       else if (p.load.rps > points[i].load.rps) points[i] = p;
@@ -283,6 +300,7 @@ export async function run(): Promise<{ name: 'predict'; metrics: Metrics }> {
       metrics[`${p.target}_c${concurrency}_server_cpu_us_per_req`] = round((p.serverCpuSeconds / n) * 1e6, 0);
       metrics[`${p.target}_c${concurrency}_db_cpu_us_per_req`] = round((p.dbCpuSeconds / n) * 1e6, 0);
       metrics[`${p.target}_c${concurrency}_loadgen_cpu_us_per_req`] = round((p.load.loadCpuSeconds / n) * 1e6, 0);
+      if (p.requestsPerWrite !== undefined) metrics[`${p.target}_c${concurrency}_access_checks_per_db_write`] = round(p.requestsPerWrite, 2);
     }
     const g1 = points.find((p) => p.target === 'gateway')!;
     const f1 = points.find((p) => p.target === 'flask');
@@ -437,7 +455,7 @@ export async function run(): Promise<{ name: 'predict'; metrics: Metrics }> {
     metrics.pool = POOL;
     metrics.database = db.embedded ? 'embedded PostgreSQL 18' : 'BENCH_DATABASE_URL';
     metrics.load_generator = 'autocannon 8 in a forked child process, a different row per request';
-    metrics.gateway_request = 'POST /models/bench_predict/predict {"features":[20 numbers]}: JWT, one read-only transaction as the caller (role switch, settings, deployed-model lookup under RLS), native evaluation of the cached model';
+    metrics.gateway_request = 'POST /models/bench_predict/predict {"features":[20 numbers]}: JWT, one read-only transaction as the caller (role switch, settings, deployed-model lookup under RLS; the transactions of requests arriving together share one write to PostgreSQL), native evaluation of the cached model';
     metrics.flask_request = 'GET /predict/<id>: one autocommit SELECT of the 20 features by primary key (superuser, no role switch), python xgboost inplace_predict';
     metrics.load_average_at_start = round(load0, 2);
     if (notes.length) metrics.notes = notes.join('; ');

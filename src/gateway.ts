@@ -55,6 +55,7 @@ export class Gateway {
     modelsCached: () => ({ count: this.models.size, bytes: this.models.bytes }),
     embeddingCache: () => ({ hits: PgEmbeddingCache.hits, misses: PgEmbeddingCache.misses }),
     embeddingBatches: () => (this.embedderInstance?.loaded() ?? []).map((m) => ({ model: m.name, ...m.batches })),
+    requestBatches: () => this.wirePool?.batcher?.stats ?? { batches: 0, groups: 0 },
   });
   jobWorker: JobWorker | null = null;
   readonly embedConfig: EmbedConfig = embedConfigFromEnv();
@@ -90,6 +91,7 @@ export class Gateway {
         prepare: baseConfig.dbPreparedStatements,
         onNotice: this.bridgeNotices.onNotice,
         onAcquisitionTimeout: () => this.metrics.poolTimeouts.inc(),
+        batchGroups: baseConfig.dbBatch,
       },
       { PGML_DB_CLIENT: client },
     );

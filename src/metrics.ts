@@ -32,6 +32,7 @@ export class Metrics {
     modelsCached: () => { count: number; bytes: number };
     embeddingCache: () => { hits: number; misses: number };
     embeddingBatches: () => { model: string; batches: number; items: number; maxBatchItems: number }[];
+    requestBatches: () => { batches: number; groups: number };
   }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'pgml_' });
     const reg = [this.registry];
@@ -59,6 +60,14 @@ export class Metrics {
         const c = sources.embeddingCache();
         this.set({ result: 'hit' }, c.hits);
         this.set({ result: 'miss' }, c.misses);
+      },
+    });
+    new Gauge({
+      name: 'pgml_db_request_batches', help: 'Read-only requests sent to PostgreSQL together, each in its own implicit transaction (requests per write = requests / writes)', labelNames: ['what'], registers: reg,
+      collect() {
+        const b = sources.requestBatches();
+        this.set({ what: 'writes' }, b.batches);
+        this.set({ what: 'requests' }, b.groups);
       },
     });
     new Gauge({

@@ -70,6 +70,14 @@ describe('GET /metrics', () => {
     expect(await sample(app, 'pgml_prediction_batch_rows_count')).toBe(2);
     expect(await sample(app, 'pgml_model_loads_total')).toBe(1);
     expect(await sample(app, 'pgml_models_cached', { unit: 'count' })).toBe(1);
+    // concurrent predicts share writes to PostgreSQL (each its own implicit transaction)
+    const writes = await sample(app, 'pgml_db_request_batches', { what: 'writes' });
+    const requests = await sample(app, 'pgml_db_request_batches', { what: 'requests' });
+    expect(requests).toBeGreaterThanOrEqual(2);
+    const answers = await Promise.all(Array.from({ length: 10 }, () => post('/models/m_iris/predict', { features: [5.1, 3.5, 1.4, 0.2] })));
+    expect(answers.map((a) => a.statusCode)).toEqual(Array(10).fill(200));
+    expect(await sample(app, 'pgml_db_request_batches', { what: 'requests' })).toBe(requests + 10);
+    expect(await sample(app, 'pgml_db_request_batches', { what: 'writes' })).toBeLessThan(writes + 10);
   });
 
   it('the request id of the logs is the transaction-local request.id, so slow queries match requests', async () => {

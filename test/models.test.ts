@@ -289,6 +289,14 @@ describe('tenant isolation (RLS)', () => {
     expect(bobs.owner).toBe('ml_bob');
     expect(alices.owner).toBe('ml_alice');
     expect(bobs.models.map((m: { algorithm: string }) => m.algorithm)).toEqual(['decision_tree']);
+    // predicts of both arriving together share writes to PostgreSQL; each still gets its own model
+    const calls = Array.from({ length: 16 }, (_, i) => (i % 2 ? bob : alice));
+    const answers = await Promise.all(calls.map((who) => post('/models/iris_model/predict', { features: [5.1, 3.5, 1.4, 0.2] }, who)));
+    answers.forEach((a, i) => {
+      expect(a.statusCode, a.body).toBe(200);
+      expect(a.json().model_id).toBe(calls[i] === bob ? bobs.deployed_model_id : alices.deployed_model_id);
+    });
+    expect(bobs.deployed_model_id).not.toBe(alices.deployed_model_id);
   });
 
   it('training reads the relation as the caller: RLS on the data holds', async () => {

@@ -25,13 +25,21 @@ export interface ExecSlot {
   error: PostgresError | null;
 }
 
+/** The outcome of one Sync: the statements queued since the previous Sync, as one group. */
+export interface SyncSlot {
+  /** its ReadyForQuery arrived */
+  done: boolean;
+  /** the first error of the group (including one raised at its implicit commit) */
+  error: PostgresError | null;
+}
+
 type Expect =
   | { k: 'parse'; p: Prepared }
   | { k: 'describe'; p: Prepared }
   | { k: 'bind' }
   | { k: 'exec'; p: Prepared; slot: ExecSlot }
   | { k: 'close' }
-  | { k: 'sync' }
+  | { k: 'sync'; slot: SyncSlot }
   | { k: 'query'; slot: ExecSlot };
 
 export interface ConnectionOptions {
@@ -111,17 +119,20 @@ export class WireConnection {
     });
   }
 
+  /** Named prepared statements are in use (false: every exec parses the unnamed statement). */
+  get prepares(): boolean {
+    return this.opts.prepare;
+  }
+
+  /** exec(text) would send no Parse: this connection has the statement, or has one queued. */
+  isPrepared(text: string): boolean {
+    return this.opts.prepare && this.cache.has(text);
+  }
+
   /** Queues one statement (Parse and Describe only the first time on this connection). */
   exec(text: string, params: unknown[] = NO_PARAMS): ExecSlot {
     this.openRound();
-    let p = this.opts.prepare ? this.cache.get(text) : undefined;
-    if (!p) {
-      p = this.opts.prepare ? this.cache.add(text) : { name: '', text, names: null, confirmed: false };
-      this.out.push(serialize.parse({ name: p.name, text }), serialize.describe({ type: 'S', name: p.name }));
-      this.expect({ k: 'parse', p });
-      this.expect({ k: 'describe', p });
-      this.parsed.push(p);
-    }
+    const p = (this.opts.prepare ? this.cache.get(text) : undefined) ?? this.queueParse(text);
     if (params.length === 0 && p.name) {
       p.bindExecute ??= Buffer.concat([serialize.bind({ statement: p.name }), serialize.execute()]);
       this.out.push(p.bindExecute);
@@ -134,6 +145,22 @@ export class WireConnection {
     this.expect({ k: 'bind' });
     this.expect({ k: 'exec', p, slot });
     return slot;
+  }
+
+  /** Queues Parse and Describe of a named statement without running it (prepare mode only). */
+  prepare(text: string): void {
+    if (!this.opts.prepare) throw new Error('prepare() needs named prepared statements');
+    this.openRound();
+    if (!this.cache.get(text)) this.queueParse(text);
+  }
+
+  private queueParse(text: string): Prepared {
+    const p = this.opts.prepare ? this.cache.add(text) : { name: '', text, names: null, confirmed: false };
+    this.out.push(serialize.parse({ name: p.name, text }), serialize.describe({ type: 'S', name: p.name }));
+    this.expect({ k: 'parse', p });
+    this.expect({ k: 'describe', p });
+    this.parsed.push(p);
+    return p;
   }
 
   /** Queues a simple-protocol Query (its own implicit Sync). */
@@ -158,12 +185,23 @@ export class WireConnection {
   }
 
   /** Writes what is queued, ending the round with a Sync. */
-  sync(): void {
-    this.openRound();
-    this.out.push(serialize.sync());
-    this.expect({ k: 'sync' });
-    this.pendingReady++;
+  sync(): SyncSlot {
+    const slot = this.queueSync();
     this.write();
+    return slot;
+  }
+
+  /**
+   * Queues a Sync without writing: it ends the group of statements queued since the previous
+   * one (outside BEGIN…COMMIT, that group is one implicit transaction). send() writes.
+   */
+  queueSync(): SyncSlot {
+    this.openRound();
+    const slot: SyncSlot = { done: false, error: null };
+    this.out.push(serialize.sync());
+    this.expect({ k: 'sync', slot });
+    this.pendingReady++;
+    return slot;
   }
 
   /** Resolves once pred() holds (checked after each chunk read); rejects if the connection dies. */
@@ -330,6 +368,7 @@ export class WireConnection {
       case 'readyForQuery':
         if (e.k !== 'sync' && e.k !== 'query') break;
         if (e.k === 'query') e.slot.done = e.slot.error === null;
+        else e.slot.done = true;
         this.head++;
         this.status = (msg as unknown as { status: string }).status;
         this.skipping = false;
@@ -354,7 +393,10 @@ export class WireConnection {
     let owner: ExecSlot | null = null;
     while (this.head < this.expects.length) {
       const x = this.expects[this.head];
-      if (x.k === 'sync') break;
+      if (x.k === 'sync') {
+        x.slot.error ??= err;
+        break;
+      }
       if (x.k === 'exec' && !owner) {
         owner = x.slot;
         // "cached plan must not change result type": prepare it afresh next time

@@ -7,6 +7,7 @@ import type { NoticeMessage } from 'pg-protocol/dist/messages.js';
 import { DatabaseUnavailableError, PoolTimeoutError, type PoolOptions } from '../pool.ts';
 import { parseWireUri, type WireConfig } from './config.ts';
 import { WireConnection } from './connection.ts';
+import { ImplicitBatcher } from './batcher.ts';
 
 export interface WirePoolOptions extends Omit<PoolOptions, 'onNotice'> {
   onNotice?: (notice: NoticeMessage) => void;
@@ -16,6 +17,11 @@ export interface WirePoolOptions extends Omit<PoolOptions, 'onNotice'> {
   idleTimeoutMs?: number;
   /** close idle connections older than this; default 30 min */
   maxLifetimeMs?: number;
+  /**
+   * implicit-transaction groups sent together in one write (ImplicitBatcher); 0 turns the
+   * implicit path off (every request then runs BEGIN…COMMIT); default 16
+   */
+  batchGroups?: number;
 }
 
 interface Waiter {
@@ -34,9 +40,13 @@ export class WirePool {
   private inUse = 0;
   private ended = false;
   private readonly sweeper: NodeJS.Timeout;
+  /** null when PGML_DB_BATCH=0 */
+  readonly batcher: ImplicitBatcher | null;
 
   constructor(readonly options: WirePoolOptions) {
     this.config = parseWireUri(options.uri, options.applicationName);
+    const groups = options.batchGroups ?? 16;
+    this.batcher = groups > 0 ? new ImplicitBatcher(this, groups) : null;
     this.sweeper = setInterval(() => this.sweep(), 5000).unref();
   }
 

@@ -18,7 +18,7 @@ export function dbClientFromEnv(env: NodeJS.ProcessEnv = process.env): DbClient 
 }
 
 /** The pipeline pool when PGML_DB_CLIENT=pipeline, else null. Throws for a TLS URI (not supported). */
-export function createRequestPool(options: PoolOptions, env: NodeJS.ProcessEnv = process.env): WirePool | null {
+export function createRequestPool(options: PoolOptions & { batchGroups?: number }, env: NodeJS.ProcessEnv = process.env): WirePool | null {
   if (dbClientFromEnv(env) !== 'pipeline') return null;
   const { onNotice, ...rest } = options;
   return new WirePool({ ...rest, onNotice: onNotice ? (n) => onNotice({ message: n.message, detail: n.detail }) : undefined });
