@@ -142,7 +142,7 @@ export const OPTIONS: Option[] = [
       if (v !== 'auto' && v !== 'postgres' && v !== 'pipeline') throw new ConfigError(variable, 'expected auto, postgres or pipeline');
       return v;
     }, default: 'auto', help: 'Request-path client: pipeline (one round trip per request, no TLS), postgres (postgres.js, supports TLS), or auto = pipeline unless the URI asks for TLS.' },
-  { key: 'dbBatch', env: ['PGML_DB_BATCH'], parse: int(0, 1000), default: 16, help: 'Read-only requests (predict access checks) that arrive together share one write to PostgreSQL, each in its own implicit transaction: at most this many per write; 0 = every request runs BEGIN…COMMIT on its own.' },
+  { key: 'dbBatch', env: ['PGML_DB_BATCH'], parse: int(0, 1000), default: 16, help: 'The gateway\'s own read-only statements (predict access checks, embeddings-cache reads) of requests that arrive together share one write to PostgreSQL, each in its own implicit transaction: at most this many per write; 0 = each runs BEGIN…COMMIT on its own.' },
   { key: 'dbAggregatesEnabled', env: ['PGRST_DB_AGGREGATES_ENABLED'], parse: bool, default: false, help: 'Allow count()/sum()/avg()/min()/max() in select (PostgREST 12).' },
   { key: 'dbSafeUpdate', env: ['PGML_SAFE_UPDATE'], parse: bool, default: false, help: 'Refuse PATCH and DELETE without a filter (as pg-safeupdate).' },
   { key: 'jobStaleSeconds', env: ['PGML_JOB_STALE_SECONDS'], parse: int(1, 86400), default: 60, help: 'Seconds without a heartbeat before a running job is retried once by another replica, then failed.' },

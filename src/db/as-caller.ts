@@ -38,6 +38,13 @@ export interface AsCallerOptions {
    * temp table before the role switch.
    */
   bridge?: { id: string; supplied: Map<string, string> };
+  /**
+   * A fixed, fast, read-only statement of the gateway's own (an access check, a cache read): on
+   * the pipeline client it may share one write to PostgreSQL with others of its kind, each in its
+   * own implicit transaction. Never for user SQL: one slow statement would hold up the others
+   * queued behind it on the connection.
+   */
+  shareWrite?: boolean;
 }
 
 export interface BridgePrelude {

@@ -133,7 +133,7 @@ export class PgEmbeddingCache implements EmbeddingCache {
   private async read(variant: CacheVariant, hashes: string[]): Promise<Map<string, CachedEmbedding>> {
     const unique = [...new Set(hashes)];
     PgEmbeddingCache.reads++;
-    const rows = await runAsCallerSelected(this.pools, this.ctx, { text: READ_SQL, params: [variant.model, variantKey(variant), `{${unique.join(',')}}`] }, { readOnly: true });
+    const rows = await runAsCallerSelected(this.pools, this.ctx, { text: READ_SQL, params: [variant.model, variantKey(variant), `{${unique.join(',')}}`] }, { readOnly: true, shareWrite: true });
     return new Map(rows.map((r) => [r.input_hash as string, { embedding: parseRealArray(r.e as string), truncated: r.t === 'true' }]));
   }
 

@@ -229,7 +229,7 @@ const DEPLOYED_MODEL_SQL = `select d.model_id::text as model_id from pgml.projec
  * pipeline client); the artifact is loaded, again as the caller, only when not yet in memory.
  */
 async function deployedModel(deps: MlDeps, ctx: CallerContext, name: string) {
-  const rows = await runAsCallerSelected(deps, ctx, { text: DEPLOYED_MODEL_SQL, params: [name] }, { readOnly: true });
+  const rows = await runAsCallerSelected(deps, ctx, { text: DEPLOYED_MODEL_SQL, params: [name] }, { readOnly: true, shareWrite: true });
   const modelId = rows[0]?.model_id as string | undefined;
   if (modelId) {
     const loaded = deps.models.peek(modelId);

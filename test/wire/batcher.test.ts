@@ -105,9 +105,9 @@ describe('implicit-transaction batches (one write, a Sync per request)', () => {
   it('runs as the caller, READ COMMITTED and read-only, as BEGIN would', async () => {
     const pool = wirePool(db.authenticatorUrl, { max: 1 });
     try {
-      const rows = await runAsCallerPipelined(pool, ctx('authenticated'), { text: `select current_user::text as who, current_setting('transaction_isolation') as iso, current_setting('transaction_read_only') as ro`, params: [] }, { readOnly: true });
+      const rows = await runAsCallerPipelined(pool, ctx('authenticated'), { text: `select current_user::text as who, current_setting('transaction_isolation') as iso, current_setting('transaction_read_only') as ro`, params: [] }, { readOnly: true, shareWrite: true });
       expect(rows).toEqual([{ who: 'authenticated', iso: 'read committed', ro: 'on' }]);
-      const write = await runAsCallerPipelined(pool, ctx('authenticated'), { text: `insert into notes (id, body) values (3, 'x') returning id`, params: [] }, { readOnly: true }).catch((e) => e);
+      const write = await runAsCallerPipelined(pool, ctx('authenticated'), { text: `insert into notes (id, body) values (3, 'x') returning id`, params: [] }, { readOnly: true, shareWrite: true }).catch((e) => e);
       expect(write).toBeInstanceOf(StageError);
       expect(write.stage).toBe('main');
       expect(write.cause.code).toBe('25006');
@@ -125,9 +125,9 @@ describe('implicit-transaction batches (one write, a Sync per request)', () => {
     const pool = wirePool(u.toString(), { max: 1 });
     try {
       const q = { text: `select current_user::text as who, current_setting('transaction_isolation') as iso, current_setting('transaction_read_only') as ro`, params: [] };
-      expect(await runAsCallerPipelined(pool, ctx('authenticated'), q, { readOnly: true })).toEqual([{ who: 'authenticated', iso: 'read committed', ro: 'on' }]);
+      expect(await runAsCallerPipelined(pool, ctx('authenticated'), q, { readOnly: true, shareWrite: true })).toEqual([{ who: 'authenticated', iso: 'read committed', ro: 'on' }]);
       expect(pool.batcher!.enabled).toBe(false);
-      expect(await runAsCallerPipelined(pool, ctx('anon'), q, { readOnly: true })).toEqual([{ who: 'anon', iso: 'read committed', ro: 'on' }]);
+      expect(await runAsCallerPipelined(pool, ctx('anon'), q, { readOnly: true, shareWrite: true })).toEqual([{ who: 'anon', iso: 'read committed', ro: 'on' }]);
       // the one refused attempt, then BEGIN…COMMIT only
       expect(pool.batcher!.stats.batches).toBe(1);
     } finally {
@@ -142,9 +142,9 @@ describe('implicit-transaction batches (one write, a Sync per request)', () => {
       // the failing request comes first on a fresh connection: its statements' Parse must not be
       // skipped with it, or the next requests' Binds would name statements that do not exist
       const [bad, ok1, ok2] = await Promise.allSettled([
-        runAsCallerPipelined(pool, ctx('nobody_here'), q, { readOnly: true }),
-        runAsCallerPipelined(pool, ctx('anon'), q, { readOnly: true }),
-        runAsCallerPipelined(pool, ctx('authenticated'), q, { readOnly: true }),
+        runAsCallerPipelined(pool, ctx('nobody_here'), q, { readOnly: true, shareWrite: true }),
+        runAsCallerPipelined(pool, ctx('anon'), q, { readOnly: true, shareWrite: true }),
+        runAsCallerPipelined(pool, ctx('authenticated'), q, { readOnly: true, shareWrite: true }),
       ]);
       expect(ok1).toEqual({ status: 'fulfilled', value: [{ who: 'anon' }] });
       expect(ok2).toEqual({ status: 'fulfilled', value: [{ who: 'authenticated' }] });
@@ -168,10 +168,22 @@ describe('implicit-transaction batches (one write, a Sync per request)', () => {
       ]);
       // the first group may finish before the backend dies; the others cannot
       expect(results.slice(1).every((r) => r.status === 'rejected')).toBe(true);
-      const viaCaller = await runAsCallerPipelined(pool, ctx(decodeURIComponent(new URL(db.adminUrl).username)), { text: 'select pg_terminate_backend(pg_backend_pid())', params: [] }, { readOnly: true }).catch((e) => e);
+      const viaCaller = await runAsCallerPipelined(pool, ctx(decodeURIComponent(new URL(db.adminUrl).username)), { text: 'select pg_terminate_backend(pg_backend_pid())', params: [] }, { readOnly: true, shareWrite: true }).catch((e) => e);
       expect(viaCaller).toBeInstanceOf(DatabaseUnavailableError);
       const fresh = await pool.batcher!.run([{ text: 'select 4 as v', params: [] }]);
       expect(fresh).toEqual({ results: [[{ v: '4' }]], failure: null });
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('user SQL (no shareWrite) never shares a write: it runs BEGIN…COMMIT on its own connection turn', async () => {
+    const pool = wirePool(db.authenticatorUrl, { max: 1 });
+    try {
+      const q = { text: `select current_user::text as who, current_setting('transaction_read_only') as ro`, params: [] };
+      const rows = await Promise.all([1, 2, 3].map(() => runAsCallerPipelined(pool, ctx('anon'), q, { readOnly: true })));
+      expect(rows).toEqual([1, 2, 3].map(() => [{ who: 'anon', ro: 'on' }]));
+      expect(pool.batcher!.stats).toEqual({ batches: 0, groups: 0 });
     } finally {
       await pool.end();
     }
@@ -181,7 +193,7 @@ describe('implicit-transaction batches (one write, a Sync per request)', () => {
     const pool = wirePool(db.authenticatorUrl, { max: 1, batchGroups: 0 });
     try {
       expect(pool.batcher).toBeNull();
-      const rows = await runAsCallerPipelined(pool, ctx('anon'), { text: `select current_user::text as who, current_setting('transaction_read_only') as ro`, params: [] }, { readOnly: true });
+      const rows = await runAsCallerPipelined(pool, ctx('anon'), { text: `select current_user::text as who, current_setting('transaction_read_only') as ro`, params: [] }, { readOnly: true, shareWrite: true });
       expect(rows).toEqual([{ who: 'anon', ro: 'on' }]);
     } finally {
       await pool.end();

@@ -17,7 +17,7 @@ type Stage = 'begin' | 'setup' | 'pre-request' | 'main';
 
 export async function runAsCallerPipelined(pool: WirePool, ctx: CallerContext, statement: Statement, opts: AsCallerOptions): Promise<Row[]> {
   if (opts.signal?.aborted) throw new RequestAborted();
-  if (pool.batcher?.enabled && opts.readOnly && !opts.signal && !opts.decide && !opts.rollback && !opts.bridge) {
+  if (opts.shareWrite && pool.batcher?.enabled && opts.readOnly && !opts.signal && !opts.decide && !opts.rollback && !opts.bridge) {
     try {
       return await runImplicit(pool.batcher, ctx, statement, opts);
     } catch (e) {
@@ -70,7 +70,7 @@ export async function runAsCallerPipelined(pool: WirePool, ctx: CallerContext, s
 }
 
 /**
- * A read-only request with nothing to decide and nothing to cancel needs no BEGIN…COMMIT: its
+ * A read-only statement of the gateway's own (opts.shareWrite) needs no BEGIN…COMMIT: its
  * statements and a Sync are one implicit transaction, sent together with the other such requests
  * of this event-loop turn (ImplicitBatcher). Its first settings make it what BEGIN would:
  * READ COMMITTED (accepted only when that is already the session's default, since the setup
