@@ -6,8 +6,9 @@
  *
  * Why: on loopback and on a LAN the write to PostgreSQL and the server's wake-up to read it cost
  * more CPU than the small statements themselves (bench/predict.ts measures it); k groups in one
- * write pay that once. Only for groups that need no BEGIN…COMMIT (read-only, no decision
- * between statements, no cancellation): see runAsCallerPipelined.
+ * write pay that once. Only for the gateway's own fixed, fast, read-only statements that need no
+ * BEGIN…COMMIT (AsCallerOptions.shareWrite; see runAsCallerPipelined): a slow one would hold up
+ * every group queued behind it on the connection.
  *
  * Statements a connection has not prepared yet are parsed first, each in a group of its own: if a
  * statement were parsed inside an earlier group that failed, the server would skip the Parse and
