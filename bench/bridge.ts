@@ -15,6 +15,7 @@ import { runLoad } from './lib/load.ts';
 import { httpRequest } from './lib/net.ts';
 import { formatTable } from './lib/table.ts';
 import type { BenchResult, Metrics } from './lib/types.ts';
+import { metricValue } from './lib/prometheus.ts';
 
 const FEATURES = 8;
 
@@ -75,9 +76,8 @@ export async function run(): Promise<BenchResult> {
       bridgeRows = (JSON.parse(r.body) as unknown[]).length;
     });
     const metricsText = (await httpRequest(`${gw.url}/metrics`)).body;
-    const roundsLine = metricsText.split('\n').find((l) => l.startsWith('pgml_bridge_rounds_sum'));
-    const countLine = metricsText.split('\n').find((l) => l.startsWith('pgml_bridge_rounds_count'));
-    const attemptsPerRequest = roundsLine && countLine ? Number(roundsLine.split(' ')[1]) / Number(countLine.split(' ')[1]) : null;
+    const attempts = metricValue(metricsText, 'pgml_bridge_rounds_sum') / metricValue(metricsText, 'pgml_bridge_rounds_count');
+    const attemptsPerRequest = Number.isFinite(attempts) ? attempts : null;
 
     // the HTTP path: all rows in one request
     const batch = await timed(3, async () => {

@@ -64,6 +64,7 @@ import { randomSecret, signToken } from './lib/jwt.ts';
 import { failures, type LoadSummary } from './lib/load.ts';
 import { cpuMeter, processTree, type Service } from './lib/proc.ts';
 import { runIfMain } from './lib/results.ts';
+import { metricValue } from './lib/prometheus.ts';
 import { formatTable, type Cell } from './lib/table.ts';
 import type { Metrics } from './lib/types.ts';
 import { pythonSide, runVariedLoad, runVariedLoadFor, startFlask, timeRuns, trainFlaskModel, type RunningFlask, type Timing } from './predict-lib.ts';
@@ -138,8 +139,7 @@ interface LoadPoint {
 /** The gateway's pgml_db_request_batches counters (writes, requests) from GET /metrics. */
 async function requestBatches(url: string): Promise<{ writes: number; requests: number }> {
   const text = (await http(`${url}/metrics`)).text;
-  const value = (what: string) => Number(new RegExp(`^pgml_db_request_batches\\{what="${what}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
-  return { writes: value('writes'), requests: value('requests') };
+  return { writes: metricValue(text, 'pgml_db_request_batches', { what: 'writes' }), requests: metricValue(text, 'pgml_db_request_batches', { what: 'requests' }) };
 }
 
 async function measureLoad(

@@ -4,7 +4,7 @@ import { runAsCallerPipelined } from '../../src/db/wire/as-caller.ts';
 import { SETUP_SQL, StageError, type CallerContext } from '../../src/db/as-caller.ts';
 import { DatabaseUnavailableError } from '../../src/db/pool.ts';
 import type { TxStep } from '../../src/db/wire/transaction.ts';
-import { wirePool } from './lib.ts';
+import { wirePool, withPool } from './lib.ts';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -30,8 +30,7 @@ function ctx(role: string, extra: [string, string][] = []): CallerContext {
 
 describe('implicit-transaction batches (one write, a Sync per request)', () => {
   it('requests of one turn share a write, and each sees only its own role, settings and rows', async () => {
-    const pool = wirePool(db.authenticatorUrl, { max: 2 });
-    try {
+    await withPool(wirePool(db.authenticatorUrl, { max: 2 }), async (pool) => {
       const batcher = pool.batcher!;
       const n = 24;
       const outcomes = await Promise.all(
@@ -55,14 +54,11 @@ describe('implicit-transaction batches (one write, a Sync per request)', () => {
       // nothing outlives its implicit transaction: the next use runs as the connecting role again
       const after = await batcher.run([{ text: `select current_user::text as who, coalesce(current_setting('app.tag', true), '') as tag`, params: [] }]);
       expect(after.results[0]).toEqual([{ who: 'authenticator', tag: '' }]);
-    } finally {
-      await pool.end();
-    }
+    });
   });
 
   it('a failing request ends only itself: the error is its own, the requests around it succeed', async () => {
-    const pool = wirePool(db.authenticatorUrl, { max: 1 });
-    try {
+    await withPool(wirePool(db.authenticatorUrl, { max: 1 }), async (pool) => {
       const divisors = [1, 2, 0, 5, 0, 10];
       const outcomes = await Promise.all(divisors.map((d) => pool.batcher!.run([settings({ role: 'anon' }), { text: 'select pick($1) as v', params: [d] }])));
       outcomes.forEach((o, i) => {
@@ -76,14 +72,11 @@ describe('implicit-transaction batches (one write, a Sync per request)', () => {
         }
       });
       expect(pool.batcher!.stats.batches).toBe(1);
-    } finally {
-      await pool.end();
-    }
+    });
   });
 
   it('a statement that cannot be prepared fails the requests that use it with its own error, not the others', async () => {
-    const pool = wirePool(db.authenticatorUrl, { max: 1 });
-    try {
+    await withPool(wirePool(db.authenticatorUrl, { max: 1 }), async (pool) => {
       const [bad, good, alsoGood] = await Promise.all([
         pool.batcher!.run([settings({ role: 'anon' }), { text: 'select no_such_function() as v', params: [] }]),
         pool.batcher!.run([settings({ role: 'anon' }), { text: 'select 7 as v', params: [] }]),
@@ -97,14 +90,11 @@ describe('implicit-transaction batches (one write, a Sync per request)', () => {
       // the statement is not left half-known: a later request gets the same clear error
       const again = await pool.batcher!.run([{ text: 'select no_such_function() as v', params: [] }]);
       expect(again.failure?.error.code).toBe('42883');
-    } finally {
-      await pool.end();
-    }
+    });
   });
 
   it('runs as the caller, READ COMMITTED and read-only, as BEGIN would', async () => {
-    const pool = wirePool(db.authenticatorUrl, { max: 1 });
-    try {
+    await withPool(wirePool(db.authenticatorUrl, { max: 1 }), async (pool) => {
       const rows = await runAsCallerPipelined(pool, ctx('authenticated'), { text: `select current_user::text as who, current_setting('transaction_isolation') as iso, current_setting('transaction_read_only') as ro`, params: [] }, { readOnly: true, shareWrite: true });
       expect(rows).toEqual([{ who: 'authenticated', iso: 'read committed', ro: 'on' }]);
       const write = await runAsCallerPipelined(pool, ctx('authenticated'), { text: `insert into notes (id, body) values (3, 'x') returning id`, params: [] }, { readOnly: true, shareWrite: true }).catch((e) => e);
@@ -114,30 +104,24 @@ describe('implicit-transaction batches (one write, a Sync per request)', () => {
       expect((await db.admin`select count(*)::int as n from notes`)[0].n).toBe(2);
       expect(pool.batcher!.stats.batches).toBe(2);
       expect(pool.batcher!.enabled).toBe(true);
-    } finally {
-      await pool.end();
-    }
+    });
   });
 
   it('a session default other than READ COMMITTED sends requests back to BEGIN…COMMIT, still READ COMMITTED', async () => {
     const u = new URL(db.authenticatorUrl);
     u.searchParams.set('options', '-c default_transaction_isolation=serializable');
-    const pool = wirePool(u.toString(), { max: 1 });
-    try {
+    await withPool(wirePool(u.toString(), { max: 1 }), async (pool) => {
       const q = { text: `select current_user::text as who, current_setting('transaction_isolation') as iso, current_setting('transaction_read_only') as ro`, params: [] };
       expect(await runAsCallerPipelined(pool, ctx('authenticated'), q, { readOnly: true, shareWrite: true })).toEqual([{ who: 'authenticated', iso: 'read committed', ro: 'on' }]);
       expect(pool.batcher!.enabled).toBe(false);
       expect(await runAsCallerPipelined(pool, ctx('anon'), q, { readOnly: true, shareWrite: true })).toEqual([{ who: 'anon', iso: 'read committed', ro: 'on' }]);
       // the one refused attempt, then BEGIN…COMMIT only
       expect(pool.batcher!.stats.batches).toBe(1);
-    } finally {
-      await pool.end();
-    }
+    });
   });
 
   it('a role that does not exist fails at the setup stage; the others of the batch are unaffected', async () => {
-    const pool = wirePool(db.authenticatorUrl, { max: 1 });
-    try {
+    await withPool(wirePool(db.authenticatorUrl, { max: 1 }), async (pool) => {
       const q = { text: 'select current_user::text as who', params: [] };
       // the failing request comes first on a fresh connection: its statements' Parse must not be
       // skipped with it, or the next requests' Binds would name statements that do not exist
@@ -153,14 +137,11 @@ describe('implicit-transaction batches (one write, a Sync per request)', () => {
       expect(e).toBeInstanceOf(StageError);
       expect(e.stage).toBe('setup');
       expect(e.cause.code).toBe('22023');
-    } finally {
-      await pool.end();
-    }
+    });
   });
 
   it('a connection that dies mid-batch fails every request of that batch with 503, and the pool recovers', async () => {
-    const pool = wirePool(db.adminUrl, { max: 1 });
-    try {
+    await withPool(wirePool(db.adminUrl, { max: 1 }), async (pool) => {
       const results = await Promise.allSettled([
         pool.batcher!.run([{ text: 'select 1 as v', params: [] }]),
         pool.batcher!.run([{ text: 'select pg_terminate_backend(pg_backend_pid())', params: [] }]),
@@ -172,31 +153,23 @@ describe('implicit-transaction batches (one write, a Sync per request)', () => {
       expect(viaCaller).toBeInstanceOf(DatabaseUnavailableError);
       const fresh = await pool.batcher!.run([{ text: 'select 4 as v', params: [] }]);
       expect(fresh).toEqual({ results: [[{ v: '4' }]], failure: null });
-    } finally {
-      await pool.end();
-    }
+    });
   });
 
   it('user SQL (no shareWrite) never shares a write: it runs BEGIN…COMMIT on its own connection turn', async () => {
-    const pool = wirePool(db.authenticatorUrl, { max: 1 });
-    try {
+    await withPool(wirePool(db.authenticatorUrl, { max: 1 }), async (pool) => {
       const q = { text: `select current_user::text as who, current_setting('transaction_read_only') as ro`, params: [] };
       const rows = await Promise.all([1, 2, 3].map(() => runAsCallerPipelined(pool, ctx('anon'), q, { readOnly: true })));
       expect(rows).toEqual([1, 2, 3].map(() => [{ who: 'anon', ro: 'on' }]));
       expect(pool.batcher!.stats).toEqual({ batches: 0, groups: 0 });
-    } finally {
-      await pool.end();
-    }
+    });
   });
 
   it('PGML_DB_BATCH=0 (batchGroups 0) turns the implicit path off: requests run BEGIN…COMMIT', async () => {
-    const pool = wirePool(db.authenticatorUrl, { max: 1, batchGroups: 0 });
-    try {
+    await withPool(wirePool(db.authenticatorUrl, { max: 1, batchGroups: 0 }), async (pool) => {
       expect(pool.batcher).toBeNull();
       const rows = await runAsCallerPipelined(pool, ctx('anon'), { text: `select current_user::text as who, current_setting('transaction_read_only') as ro`, params: [] }, { readOnly: true, shareWrite: true });
       expect(rows).toEqual([{ who: 'anon', ro: 'on' }]);
-    } finally {
-      await pool.end();
-    }
+    });
   });
 });

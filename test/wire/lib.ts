@@ -6,6 +6,15 @@ export function wirePool(uri: string, o: Partial<WirePoolOptions> = {}): WirePoo
   return new WirePool({ uri, max: 4, acquisitionTimeout: 5000, prepare: true, ...o });
 }
 
+/** Runs fn with the pool, then ends it. */
+export async function withPool<T>(pool: WirePool, fn: (pool: WirePool) => Promise<T>): Promise<T> {
+  try {
+    return await fn(pool);
+  } finally {
+    await pool.end();
+  }
+}
+
 /** One committed transaction's rows of its last step (throws the failure). */
 export async function rowsOf(conn: WireConnection, text: string, params: unknown[] = []): Promise<Row[]> {
   const out = await transaction(conn, 'begin', [{ text, params }], 'commit');

@@ -6,7 +6,7 @@ import type { Row } from 'postgres';
 import { bridgePrelude, callerSettings, RequestAborted, SETUP_SQL, StageError, type AsCallerOptions, type CallerContext, type Statement } from '../as-caller.ts';
 import { DatabaseUnavailableError, isConnectionError } from '../pool.ts';
 import type { WirePool } from './pool.ts';
-import { transaction, type TxEnd, type TxStep } from './transaction.ts';
+import { transaction, type TxEnd, type TxOutcome, type TxStep } from './transaction.ts';
 import type { ImplicitBatcher } from './batcher.ts';
 
 // kept identical to src/db/as-caller.ts (not exported there)
@@ -30,43 +30,22 @@ export async function runAsCallerPipelined(pool: WirePool, ctx: CallerContext, s
   const bridge = bridgePrelude(opts);
   const begin = opts.readOnly && !bridge.supplying ? BEGIN_RO : BEGIN_RW;
   const settingsCtx = bridge.settings.length ? { ...ctx, settings: [...ctx.settings, ...bridge.settings] } : ctx;
-  const steps: TxStep[] = [];
-  const stages: Stage[] = [];
-  const add = (stage: Stage, text: string, params?: unknown[]) => {
-    steps.push({ text, params });
-    stages.push(stage);
-  };
-  for (const s of bridge.statements) add('begin', s.text, s.params);
-  add('setup', SETUP_SQL, [callerSettings(settingsCtx)]);
-  if (opts.preRequest) add('pre-request', `select ${opts.preRequest}()`);
-  add('main', statement.text, statement.params);
+  const { steps, stages } = callerSteps(settingsCtx, statement, opts, bridge.statements);
   const decide = opts.decide;
   const end: TxEnd = opts.rollback ? 'rollback' : decide ? (rows) => decide(rows as Row[]) : 'commit';
 
-  try {
-    return await pool.use(async (conn) => {
+  return connectionErrorsAs503(() =>
+    pool.use(async (conn) => {
       if (opts.signal?.aborted) throw new RequestAborted();
       const onAbort = () => void conn.cancel().catch(() => {});
       opts.signal?.addEventListener('abort', onAbort, { once: true });
-      let outcome;
       try {
-        outcome = await transaction(conn, begin, steps, end);
+        return lastRows(await transaction(conn, begin, steps, end), stages);
       } finally {
         opts.signal?.removeEventListener('abort', onAbort);
       }
-      const f = outcome.failure;
-      if (f) {
-        if (isConnectionError(f.error)) throw new DatabaseUnavailableError(f.error);
-        // BEGIN and COMMIT failures surface unwrapped, as from postgres.js's sql.begin
-        if (f.at < 0 || f.at >= steps.length) throw f.error;
-        throw new StageError(stages[f.at], f.error);
-      }
-      return outcome.results[steps.length - 1] as Row[];
-    });
-  } catch (e) {
-    if (isConnectionError(e)) throw new DatabaseUnavailableError(e);
-    throw e;
-  }
+    }),
+  );
 }
 
 /**
@@ -77,29 +56,46 @@ export async function runAsCallerPipelined(pool: WirePool, ctx: CallerContext, s
  * statement has taken its snapshot; otherwise the caller falls back to BEGIN) and READ ONLY.
  */
 async function runImplicit(batcher: ImplicitBatcher, ctx: CallerContext, statement: Statement, opts: AsCallerOptions): Promise<Row[]> {
-  const steps: TxStep[] = [{ text: SETUP_SQL, params: [callerSettings({ ...ctx, settings: [READ_COMMITTED, READ_ONLY, ...ctx.settings] })] }];
-  const stages: Stage[] = ['setup'];
-  if (opts.preRequest) {
-    steps.push({ text: `select ${opts.preRequest}()` });
-    stages.push('pre-request');
+  const { steps, stages } = callerSteps({ ...ctx, settings: [READ_COMMITTED, READ_ONLY, ...ctx.settings] }, statement, opts);
+  return connectionErrorsAs503(async () => lastRows(await batcher.run(steps), stages));
+}
+
+/** The request's statements in order, each with the stage a failure of it is reported as. */
+function callerSteps(ctx: CallerContext, statement: Statement, opts: AsCallerOptions, prelude: Statement[] = []): { steps: TxStep[]; stages: Stage[] } {
+  const steps: TxStep[] = [];
+  const stages: Stage[] = [];
+  const add = (stage: Stage, text: string, params?: unknown[]) => {
+    steps.push({ text, params });
+    stages.push(stage);
+  };
+  for (const s of prelude) add('begin', s.text, s.params);
+  add('setup', SETUP_SQL, [callerSettings(ctx)]);
+  if (opts.preRequest) add('pre-request', `select ${opts.preRequest}()`);
+  add('main', statement.text, statement.params);
+  return { steps, stages };
+}
+
+/**
+ * The main statement's rows, or its failure: BEGIN and COMMIT failures (and an implicit
+ * transaction's commit) surface unwrapped, as from postgres.js's sql.begin; a step's as StageError.
+ */
+function lastRows(outcome: Pick<TxOutcome, 'results' | 'failure'>, stages: Stage[]): Row[] {
+  const f = outcome.failure;
+  if (f) {
+    if (isConnectionError(f.error)) throw new DatabaseUnavailableError(f.error);
+    if (f.at < 0 || f.at >= stages.length) throw f.error;
+    throw new StageError(stages[f.at], f.error);
   }
-  steps.push({ text: statement.text, params: statement.params });
-  stages.push('main');
-  let outcome;
+  return outcome.results[stages.length - 1] as Row[];
+}
+
+async function connectionErrorsAs503<T>(fn: () => Promise<T>): Promise<T> {
   try {
-    outcome = await batcher.run(steps);
+    return await fn();
   } catch (e) {
     if (isConnectionError(e)) throw new DatabaseUnavailableError(e);
     throw e;
   }
-  const f = outcome.failure;
-  if (f) {
-    if (isConnectionError(f.error)) throw new DatabaseUnavailableError(f.error);
-    // an error at the implicit commit surfaces unwrapped, as a COMMIT failure does
-    if (f.at >= steps.length) throw f.error;
-    throw new StageError(stages[f.at], f.error);
-  }
-  return outcome.results[steps.length - 1] as Row[];
 }
 
 const READ_COMMITTED: [string, string] = ['transaction_isolation', 'read committed'];

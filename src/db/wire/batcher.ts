@@ -14,16 +14,11 @@
  * statement were parsed inside an earlier group that failed, the server would skip the Parse and
  * a later group's Bind would fail with a confusing error.
  */
-import type { Row, SyncSlot, WireConnection } from './connection.ts';
-import type { PostgresError } from './errors.ts';
-import type { TxStep } from './transaction.ts';
+import type { SyncSlot, WireConnection } from './connection.ts';
+import type { TxOutcome, TxStep } from './transaction.ts';
 
-export interface GroupOutcome {
-  /** rows of each step (empty for steps that did not run) */
-  results: Row[][];
-  /** the group's first error and the step it belongs to (steps.length: the implicit commit) */
-  failure: { at: number; error: PostgresError } | null;
-}
+/** As a transaction's outcome; failure.at = steps.length is the group's implicit commit. */
+export type GroupOutcome = Pick<TxOutcome, 'results' | 'failure'>;
 
 /** What the batcher needs of the pool. */
 export interface ConnectionSource {
@@ -55,12 +50,15 @@ export class ImplicitBatcher {
   run(steps: TxStep[]): Promise<GroupOutcome> {
     return new Promise((resolve, reject) => {
       this.pending.push({ steps, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        // after the poll phase: every request whose bytes arrived in this turn has queued its group
-        setImmediate(this.dispatch);
-      }
+      this.schedule();
     });
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // after the poll phase: every request whose bytes arrived in this turn has queued its group
+    setImmediate(this.dispatch);
   }
 
   private dispatch = (): void => {
@@ -87,10 +85,7 @@ export class ImplicitBatcher {
       if (jobs.length > 0) await this.send(conn, jobs);
     } finally {
       this.source.release(conn);
-      if (this.pending.length > 0 && !this.scheduled) {
-        this.scheduled = true;
-        setImmediate(this.dispatch);
-      }
+      if (this.pending.length > 0) this.schedule();
     }
   }
 
@@ -98,15 +93,7 @@ export class ImplicitBatcher {
     try {
       // each new statement in a group of its own: its Parse error is its own
       const fresh = new Map<string, SyncSlot>();
-      if (conn.prepares) {
-        for (const job of jobs) {
-          for (const s of job.steps) {
-            if (fresh.has(s.text) || conn.isPrepared(s.text)) continue;
-            conn.prepare(s.text);
-            fresh.set(s.text, conn.queueSync());
-          }
-        }
-      }
+      if (conn.prepares) for (const job of jobs) for (const s of job.steps) if (conn.prepare(s.text)) fresh.set(s.text, conn.queueSync());
       const groups = jobs.map((job) => ({ slots: job.steps.map((s) => conn.exec(s.text, s.params)), sync: conn.queueSync() }));
       conn.send();
       this.stats.batches++;

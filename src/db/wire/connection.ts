@@ -124,11 +124,6 @@ export class WireConnection {
     return this.opts.prepare;
   }
 
-  /** exec(text) would send no Parse: this connection has the statement, or has one queued. */
-  isPrepared(text: string): boolean {
-    return this.opts.prepare && this.cache.has(text);
-  }
-
   /** Queues one statement (Parse and Describe only the first time on this connection). */
   exec(text: string, params: unknown[] = NO_PARAMS): ExecSlot {
     this.openRound();
@@ -147,11 +142,16 @@ export class WireConnection {
     return slot;
   }
 
-  /** Queues Parse and Describe of a named statement without running it (prepare mode only). */
-  prepare(text: string): void {
+  /**
+   * Queues Parse and Describe of a named statement without running it, unless this connection
+   * has it or has one queued (prepare mode only). True when a Parse was queued.
+   */
+  prepare(text: string): boolean {
     if (!this.opts.prepare) throw new Error('prepare() needs named prepared statements');
     this.openRound();
-    if (!this.cache.get(text)) this.queueParse(text);
+    if (this.cache.get(text)) return false;
+    this.queueParse(text);
+    return true;
   }
 
   private queueParse(text: string): Prepared {

@@ -26,10 +26,6 @@ export class StatementCache {
     return this.map.size;
   }
 
-  has(text: string): boolean {
-    return this.map.has(text);
-  }
-
   get(text: string): Prepared | undefined {
     const p = this.map.get(text);
     if (p) {
