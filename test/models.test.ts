@@ -106,6 +106,28 @@ describe('registry and deployment', () => {
     expect(iris.deployed_model_id).toBe(iris.deployments.at(-1).model_id);
   });
 
+  it('the owner deletes a model (its deployments go with it) and then the project', async () => {
+    const train = (extra: Record<string, unknown>) => post('/models/train', { project_name: 'gone', task: 'classification', relation_name: 'iris', y_column_name: 'species', algorithm: 'logistic', ...extra }, alice);
+    const first = (await train({})).json();
+    const second = (await train({ algorithm: 'decision_tree', automatic_deploy: false })).json();
+    expect([first.deployed, second.deployed]).toEqual([true, false]);
+    const del = (url: string) => app.inject({ method: 'DELETE', url, headers: alice });
+    const predictGone = () => post('/models/gone/predict', { features: [5.1, 3.5, 1.4, 0.2] }, alice);
+    expect((await del(`/models/gone/models/${second.model_id}`)).statusCode).toBe(204);
+    expect((await del(`/models/gone/models/${second.model_id}`)).statusCode).toBe(404);
+    expect((await app.inject({ url: '/models/gone', headers: alice })).json().models.map((m: { id: number }) => m.id)).toEqual([first.model_id]);
+    expect((await predictGone()).json().model_id).toBe(first.model_id);
+    // the deployed model: its deployment rows go too, so nothing is served
+    expect((await del(`/models/gone/models/${first.model_id}`)).statusCode).toBe(204);
+    const none = await predictGone();
+    expect(none.statusCode).toBe(404);
+    expect(none.json().message).toMatch(/no deployed model/);
+    expect((await del('/models/gone')).statusCode).toBe(204);
+    expect((await app.inject({ url: '/models/gone', headers: alice })).statusCode).toBe(404);
+    expect((await del('/models/gone')).statusCode).toBe(404);
+    expect((await db.admin`select count(*)::int as n from pgml.projects where name = 'gone'`)[0].n).toBe(0);
+  });
+
   it('deploy strategies: best_score compares numerically, most_recent, rollback, model_id', async () => {
     const a = (await post('/models/train', { project_name: 'strat', task: 'regression', relation_name: 'housing', y_column_name: 'median_house_value', algorithm: 'linear', preprocess: { total_bedrooms: { impute: 'mean' }, ocean_proximity: { encode: 'one_hot' } } }, alice)).json();
     const b = (await post('/models/train', { project_name: 'strat', task: 'regression', relation_name: 'housing', y_column_name: 'median_house_value', algorithm: 'xgboost', hyperparams: { n_estimators: 40 }, preprocess: { total_bedrooms: { impute: 'mean' }, ocean_proximity: { encode: 'one_hot' } } }, alice)).json();
