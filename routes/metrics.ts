@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 
-export default async function metricsRoutes(app: FastifyInstance): Promise<void> {
+/** /metrics: aggregates on the public port; with `tenantDetail` (the admin port) also per-project series. */
+export default async function metricsRoutes(app: FastifyInstance, opts: { tenantDetail?: boolean }): Promise<void> {
   app.get('/metrics', async (_req, reply) => {
-    const registry = app.gateway.metrics.registry;
-    reply.type(registry.contentType);
-    return reply.send(await registry.metrics());
+    const metrics = app.gateway.metrics;
+    reply.type(metrics.registry.contentType);
+    return reply.send(opts.tenantDetail ? await metrics.all() : await metrics.registry.metrics());
   });
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { callerContext } from '../src/rest/context.ts';
-import { identify } from '../src/rest/execute.ts';
+import { callerOf } from './auth.ts';
 import { parsePrefer } from '../src/rest/prefer.ts';
 import * as ml from '../src/ml/service.ts';
 import { cancelJob, enqueueTraining, getJob } from '../src/ml/jobs.ts';
@@ -11,8 +11,7 @@ import { binaryFormat } from '../src/ml/binary-rows.ts';
 export default async function modelRoutes(app: FastifyInstance): Promise<void> {
   const gw = app.gateway;
   const caller = async (request: FastifyRequest) => {
-    const identity = await identify(gw, request.headers);
-    request.authenticated = identity.authenticated;
+    const identity = callerOf(request);
     const path = (request.raw.url ?? '').split('?')[0];
     return callerContext({ identity, method: request.method, path, headers: request.headers, schema: gw.config.dbSchemas[0], extraSearchPath: gw.config.dbExtraSearchPath, snapshot: gw.cache.current, requestId: request.id });
   };

@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import { buildOpenApi } from '../src/rest/openapi.ts';
-import { identify } from '../src/rest/execute.ts';
 import { pickSchema } from '../src/rest/context.ts';
 
 export default async function openapiRoutes(app: FastifyInstance): Promise<void> {
@@ -8,7 +7,6 @@ export default async function openapiRoutes(app: FastifyInstance): Promise<void>
     method: ['GET', 'HEAD'],
     url: '/',
     handler: async (request, reply) => {
-      await identify(app.gateway, request.headers);
       const schema = pickSchema(request.method, request.headers, app.gateway.config.dbSchemas);
       const doc = buildOpenApi(app.gateway.cache.current, schema, app.gateway.config);
       reply.type('application/openapi+json; charset=utf-8');

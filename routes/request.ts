@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Identity } from '../src/auth/jwt.ts';
 import type { Gateway } from '../src/gateway.ts';
-import { identify } from '../src/rest/execute.ts';
+import { callerOf } from './auth.ts';
 import type { BodyKind, HttpResponse } from '../src/rest/rpc.ts';
 import type { RestInput } from '../src/rest/execute.ts';
 
@@ -48,10 +48,8 @@ export function restRoute(app: FastifyInstance, url: string, execute: Executor):
     method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
     url,
     handler: async (request, reply) => {
-      const identity = await identify(app.gateway, request.headers);
-      request.authenticated = identity.authenticated;
       const { name } = request.params as { name: string };
-      return send(reply, await execute(app.gateway, identity, name, restInput(request, reply)));
+      return send(reply, await execute(app.gateway, callerOf(request), name, restInput(request, reply)));
     },
   });
 }

@@ -32,6 +32,8 @@ export interface Config {
   serverPort: number;
   /** bytes */
   maxBodyBytes: number;
+  /** deepest nesting of arrays/objects accepted in a JSON body */
+  maxJsonDepth: number;
   /** seconds a SIGTERM waits for in-flight requests */
   shutdownTimeout: number;
   logLevel: string;
@@ -129,6 +131,7 @@ export const OPTIONS: Option[] = [
   { key: 'serverHost', env: ['PGRST_SERVER_HOST'], parse: str, default: '0.0.0.0', help: 'Address to listen on.' },
   { key: 'serverPort', env: ['PGRST_SERVER_PORT', 'PORT'], parse: int(0, 65535), default: 3000, help: 'Port to listen on.' },
   { key: 'maxBodyBytes', env: ['PGML_MAX_BODY_BYTES'], parse: int(1024), default: 10 * 1024 * 1024, help: 'Largest request body accepted (413 above).' },
+  { key: 'maxJsonDepth', env: ['PGML_MAX_JSON_DEPTH'], parse: int(8, 10_000), default: 512, help: 'Deepest nesting of arrays and objects in a JSON body (400 above).' },
   { key: 'shutdownTimeout', env: ['PGML_SHUTDOWN_TIMEOUT'], parse: int(0, 3600), default: 20, help: 'Seconds SIGTERM waits for in-flight requests.' },
   { key: 'logLevel', env: ['PGRST_LOG_LEVEL', 'LOG_LEVEL'], parse: logLevel, default: 'info', help: 'fatal, error, warn, info, debug, trace or silent.' },
   { key: 'embeddedDataDir', env: ['PGML_DATA_DIR'], parse: str, default: '.pgdata', help: 'Data directory of the embedded PostgreSQL (kept across restarts).' },

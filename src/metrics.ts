@@ -2,20 +2,27 @@
  * Prometheus metrics (prom-client), one registry per gateway so several gateways in one process
  * (tests, workers) keep separate counts. Route labels use the route pattern (/rpc/:name), never
  * the raw URL, to keep cardinality bounded.
+ *
+ * Two registries: `registry` holds what anyone may read (aggregates), `tenantRegistry` what names
+ * tenants' objects (project names, model ids). The public port serves only the first; the admin
+ * port (PGRST_ADMIN_SERVER_PORT) serves both, since /models is built not to reveal that a project
+ * exists to a caller who cannot see it.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export class Metrics {
   readonly registry = new Registry();
+  readonly tenantRegistry = new Registry();
   readonly httpRequests = new Counter({ name: 'pgml_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers: [this.registry] });
   readonly httpDuration = new Histogram({
     name: 'pgml_http_request_duration_seconds', help: 'HTTP request latency by route and status', labelNames: ['method', 'route', 'status'],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers: [this.registry],
   });
   readonly poolTimeouts = new Counter({ name: 'pgml_db_pool_acquisition_timeouts_total', help: 'Requests that waited longer than PGRST_DB_POOL_ACQUISITION_TIMEOUT', registers: [this.registry] });
-  readonly predictions = new Counter({ name: 'pgml_predictions_total', help: 'Rows predicted, by project and model id', labelNames: ['project', 'model_id'], registers: [this.registry] });
+  readonly predictions = new Counter({ name: 'pgml_predictions_total', help: 'Rows predicted, by project and model id (admin port only)', labelNames: ['project', 'model_id'], registers: [this.tenantRegistry] });
+  readonly predictedRows = new Counter({ name: 'pgml_predicted_rows_total', help: 'Rows predicted, all projects', registers: [this.registry] });
   readonly predictionDuration = new Histogram({
-    name: 'pgml_prediction_duration_seconds', help: 'Time to evaluate one predict request (model evaluation only)', labelNames: ['project'],
+    name: 'pgml_prediction_duration_seconds', help: 'Time to evaluate one predict request (model evaluation only)',
     buckets: [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5], registers: [this.registry],
   });
   readonly predictionBatchRows = new Histogram({ name: 'pgml_prediction_batch_rows', help: 'Rows per predict request', buckets: [1, 2, 8, 32, 128, 256, 1024, 4096, 16384], registers: [this.registry] });
@@ -25,6 +32,17 @@ export class Metrics {
   readonly modelLoadSeconds = new Histogram({ name: 'pgml_model_load_seconds', help: 'Time to load a model artifact', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry] });
   readonly trainingJobs = new Counter({ name: 'pgml_training_total', help: 'Trainings finished, by outcome (succeeded, failed, cancelled)', labelNames: ['status'], registers: [this.registry] });
   readonly trainingSeconds = new Histogram({ name: 'pgml_training_duration_seconds', help: 'Wall time of a training', labelNames: ['status'], buckets: [0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800], registers: [this.registry] });
+
+  /** Both registries' text, for the admin port. */
+  async all(): Promise<string> {
+    return (await this.registry.metrics()) + '\n' + (await this.tenantRegistry.metrics());
+  }
+
+  /** One predict request's rows, counted for its project and in the aggregate. */
+  countPredictions(project: string, modelId: string, rows: number): void {
+    this.predictions.inc({ project, model_id: modelId }, rows);
+    this.predictedRows.inc(rows);
+  }
 
   constructor(sources: {
     pool: () => { max: number; inUse: number; waiting: number };

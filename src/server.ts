@@ -4,6 +4,7 @@ import type { Config } from './config.ts';
 import { Gateway } from './gateway.ts';
 import { ApiError, apiError } from './rest/errors.ts';
 import { toApiError } from './rest/failure.ts';
+import { nestsDeeperThan } from './rest/json-body.ts';
 import rpcRoutes from '../routes/rpc.ts';
 import healthRoutes from '../routes/health.ts';
 import openapiRoutes from '../routes/openapi.ts';
@@ -12,6 +13,7 @@ import embedRoutes from '../routes/embed.ts';
 import metricsRoutes from '../routes/metrics.ts';
 import tableRoutes from '../routes/tables.ts';
 import dashboardRoutes from '../routes/dashboard.ts';
+import { authenticateRoutes } from '../routes/auth.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -35,11 +37,14 @@ export function sendApiError(reply: FastifyReply, err: ApiError): FastifyReply {
   return reply.code(err.status).headers(err.headers).type('application/json; charset=utf-8').send(JSON.stringify(err.body));
 }
 
-function registerBodyParsers(app: FastifyInstance): void {
+function registerBodyParsers(app: FastifyInstance, config: Config): void {
   app.removeAllContentTypeParsers();
   const parseJson = (req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
     const text = body as string;
     if (text.trim() === '') return done(null, undefined);
+    if (nestsDeeperThan(text, config.maxJsonDepth)) {
+      return done(apiError(400, 'PGRST102', 'JSON body nested too deeply', `Arrays and objects nest deeper than ${config.maxJsonDepth} levels`, 'Flatten the document or raise PGML_MAX_JSON_DEPTH'), undefined);
+    }
     try {
       const parsed = JSON.parse(text);
       req.rawJson = text;
@@ -82,7 +87,7 @@ export async function buildAdminServer(main: FastifyInstance): Promise<FastifyIn
   const admin = Fastify({ logger: false });
   admin.decorate('gateway', main.gateway);
   await admin.register(healthRoutes);
-  await admin.register(metricsRoutes);
+  await admin.register(metricsRoutes, { tenantDetail: true });
   return admin;
 }
 
@@ -100,7 +105,7 @@ export async function buildServer(config: Config, opts: ServerOptions = {}): Pro
   });
   const gateway = new Gateway(config, app.log);
   app.decorate('gateway', gateway);
-  registerBodyParsers(app);
+  registerBodyParsers(app, config);
 
   app.setErrorHandler((err, request, reply) => {
     const e = err as unknown as { code?: string; statusCode?: number; message: string };
@@ -132,12 +137,15 @@ export async function buildServer(config: Config, opts: ServerOptions = {}): Pro
 
   await app.register(healthRoutes);
   if (config.adminPort === undefined) await app.register(metricsRoutes);
-  await app.register(openapiRoutes);
-  await app.register(rpcRoutes);
-  await app.register(embedRoutes);
-  await app.register(modelRoutes);
   await app.register(dashboardRoutes);
-  await app.register(tableRoutes);
+  await app.register(async (api) => {
+    authenticateRoutes(api);
+    await api.register(openapiRoutes);
+    await api.register(rpcRoutes);
+    await api.register(embedRoutes);
+    await api.register(modelRoutes);
+    await api.register(tableRoutes);
+  });
   await gateway.start({ waitForDatabase: opts.waitForDatabase ?? true });
   return app;
 }

@@ -66,7 +66,20 @@ describe('GET /metrics', () => {
     await post('/models/m_iris/predict', { features: [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]] });
     await post('/models/m_iris/predict', { features: [5.1, 3.5, 1.4, 0.2] });
     const modelId = String(trained.json().model_id);
-    expect(await sample(app, 'pgml_predictions_total', { project: 'm_iris', model_id: modelId })).toBe(3);
+    expect(await sample(app, 'pgml_predicted_rows_total')).toBe(3);
+    // the public port names no project or model: an anonymous caller learns nothing about tenants
+    const publicText = (await app.inject('/metrics')).body;
+    expect(publicText).not.toContain('m_iris');
+    expect(publicText).not.toMatch(/model_id="/);
+    // the admin port has the per-project series
+    const admin = await buildAdminServer(app);
+    try {
+      const adminText = (await admin.inject('/metrics')).body;
+      expect(adminText).toContain(`pgml_predictions_total{project="m_iris",model_id="${modelId}"} 3`);
+      expect(adminText).toContain('pgml_predicted_rows_total 3');
+    } finally {
+      await admin.close();
+    }
     expect(await sample(app, 'pgml_prediction_batch_rows_count')).toBe(2);
     expect(await sample(app, 'pgml_model_loads_total')).toBe(1);
     expect(await sample(app, 'pgml_models_cached', { unit: 'count' })).toBe(1);

@@ -293,8 +293,8 @@ export async function predictBinary(deps: MlDeps, ctx: CallerContext, name: stri
 }
 
 function observePrediction(deps: MlDeps, name: string, model: LoadedModel, rows: number, t0: number): void {
-  deps.metrics?.predictionDuration.observe({ project: name }, (performance.now() - t0) / 1000);
-  deps.metrics?.predictions.inc({ project: name, model_id: model.id }, rows);
+  deps.metrics?.predictionDuration.observe((performance.now() - t0) / 1000);
+  deps.metrics?.countPredictions(name, model.id, rows);
   deps.metrics?.predictionBatchRows.observe(rows);
 }
 

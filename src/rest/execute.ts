@@ -9,6 +9,9 @@ import { parsePrefer } from './prefer.ts';
 import { planRpc, shapeRpcResponse, type BodyKind, type HttpResponse, type RpcResult } from './rpc.ts';
 import { qualifiedPreRequest } from './pre-request.ts';
 
+/** PostgreSQL's NAMEDATALEN - 1: longer identifiers are truncated, not refused */
+const MAX_ROLE_BYTES = 63;
+
 export interface RestInput {
   method: string;
   /** URL path without the query string */
@@ -31,6 +34,13 @@ export interface RestInput {
 export async function identify(gw: Gateway, headers: IncomingHttpHeaders): Promise<Identity> {
   const h = headers.authorization;
   const identity = await gw.auth.identify(Array.isArray(h) ? h[0] : h);
+  // PostgreSQL would refuse a NUL byte with a 22P05 and silently truncate a longer name to
+  // NAMEDATALEN - 1 bytes, running the request as a different role: both are invalid roles
+  if (identity.role.includes('\u0000') || Buffer.byteLength(identity.role) > MAX_ROLE_BYTES) {
+    throw new ApiError(401, { code: 'PGRST301', message: 'JWT role claim is not a valid role name', details: `A role name is at most ${MAX_ROLE_BYTES} bytes and has no NUL character`, hint: null }, {
+      'WWW-Authenticate': 'Bearer error="invalid_token", error_description="invalid role"',
+    });
+  }
   if (identity.role.toLowerCase() === 'none') {
     // as PostgREST answers for the quoted role "none", which does not exist
     throw new ApiError(401, { code: 'PGRST301', message: `role "${identity.role}" does not exist`, details: 'The JWT role claim names a role that does not exist', hint: null }, {

@@ -282,6 +282,23 @@ class Cursor {
   }
 }
 
+/**
+ * Embeds and logic trees are parsed, planned and turned into SQL recursively: nesting is bounded
+ * first, so a short hostile query string cannot overflow the stack (PostgREST's own parser has no
+ * such limit; real queries nest a few levels).
+ */
+export const MAX_QUERY_NESTING = 64;
+
+function checkNesting(text: string, what: string): void {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 40 && ++depth > MAX_QUERY_NESTING) {
+      throw apiError(400, 'PGRST100', `"failed to parse ${what} (${text.slice(0, 100)}…)"`, `parentheses nest deeper than ${MAX_QUERY_NESTING} levels`);
+    } else if (ch === 41) depth--;
+  }
+}
+
 /** Splits on commas outside parentheses and double quotes. */
 function splitTopLevel(text: string, what: string): string[] {
   const out: string[] = [];
@@ -362,6 +379,7 @@ function parseSelectList(c: Cursor): SelectNode[] {
 /** `select=` with embeds, spreads, hints, aliases, casts, JSON paths and aggregates. */
 export function parseSelectTree(raw: string | undefined): SelectNode[] {
   if (raw === undefined || raw.trim() === '') return [{ kind: 'star' }];
+  checkNesting(raw, 'select');
   const c = new Cursor(raw, 'select');
   const items = parseSelectList(c);
   if (!c.done) c.fail('expecting "," or end of input');
@@ -440,6 +458,7 @@ function parseLogicItem(text: string, what: string): LogicTree {
 /** `or=(a.eq.1,and(b.gt.2,c.is.null))`, `not.and=(...)`. */
 export function parseLogicTree(op: 'and' | 'or', negate: boolean, raw: string): LogicTree {
   const what = 'logic tree';
+  checkNesting(raw, what);
   if (!raw.startsWith('(') || !raw.endsWith(')')) throw apiError(400, 'PGRST100', `"failed to parse ${what} (${raw})" (line 1, column 1)`, 'unexpected input expecting "("');
   return { kind: op, negate, children: splitTopLevel(raw.slice(1, -1), what).map((t) => parseLogicItem(t, what)) };
 }
@@ -452,6 +471,7 @@ export interface TableOrderItem extends OrderItem {
 /** `order=a.desc.nullslast,rel(col),data->>k.asc` */
 export function parseOrderList(raw: string | undefined): TableOrderItem[] {
   if (raw === undefined || raw === '') return [];
+  checkNesting(raw, 'order');
   return splitTopLevel(raw, 'order').map((part) => {
     const c = new Cursor(part, 'order');
     let relation: string | undefined;
