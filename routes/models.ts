@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { callerContext } from '../src/rest/context.ts';
+import { ApiError } from '../src/rest/errors.ts';
 import { callerOf } from './auth.ts';
 import { parsePrefer } from '../src/rest/prefer.ts';
 import * as ml from '../src/ml/service.ts';
@@ -65,7 +66,12 @@ export default async function modelRoutes(app: FastifyInstance): Promise<void> {
     const { project, id } = request.params as P;
     return evaluateModelById(gw.ml, await caller(request), project, id);
   });
-  app.post('/models/:project/import', { schema: { body: modelSchemas.ImportRequest } }, async (request) =>
-    ml.importModel(gw.ml, await caller(request), (request.params as P).project, request.body as ml.ImportBody),
-  );
+  app.post('/models/:project/import', { schema: { body: modelSchemas.ImportRequest } }, async (request) => {
+    const ctx = await caller(request);
+    // parsing an untrusted model is the costliest thing a request can ask for: not anonymously
+    if (!request.authenticated && !gw.config.importAllowAnonymous) {
+      throw new ApiError(401, { code: '42501', message: 'permission denied to import models as the anonymous role', details: 'POST /models/{project}/import needs a token', hint: 'Send a bearer token, or set PGML_IMPORT_ALLOW_ANONYMOUS=true' }, { 'WWW-Authenticate': 'Bearer' });
+    }
+    return ml.importModel(gw.ml, ctx, (request.params as P).project, request.body as ml.ImportBody);
+  });
 }

@@ -44,6 +44,14 @@ export interface Config {
   trainTimeout: number;
   /** run queued training jobs in this process */
   jobWorker: boolean;
+  /** trainings (synchronous and jobs) running at once in this process; more synchronous ones get 429 */
+  trainConcurrency: number;
+  /** trainings of one role running at once in this process; more synchronous ones get 429 */
+  trainConcurrencyPerRole: number;
+  /** queued jobs this process runs at once (each also takes a training slot) */
+  jobConcurrency: number;
+  /** running jobs of one owner across all replicas; its further jobs wait while others' run */
+  jobMaxRunningPerOwner: number;
   /** seconds without a heartbeat after which a running job is retried (once) or failed */
   jobStaleSeconds: number;
   /** HTTP worker processes (node:cluster) sharing the port and, split between them, the pool */
@@ -58,8 +66,26 @@ export interface Config {
   dbClient: 'auto' | 'postgres' | 'pipeline';
   /** read-only request groups sent to PostgreSQL in one write (0: no implicit-transaction path) */
   dbBatch: number;
+  /** limits on what SQL may report to the bridge (src/bridge/report.ts): distinct calls and report bytes per round, features per predict */
+  bridgeMaxCalls: number;
+  bridgeMaxRoundBytes: number;
+  bridgeMaxFeatures: number;
   /** threads a large tree-model predict batch is split over (the calling thread + workers) */
   predictThreads: number;
+  /** artifact and training size limits (src/ml/artifact-limits.ts); each is checked before allocating */
+  maxFeatures: number;
+  maxClasses: number;
+  maxTrees: number;
+  maxTreeDepth: number;
+  maxTreeNodes: number;
+  maxCategories: number;
+  maxSearchCandidates: number;
+  /** bytes one loaded model may take in memory */
+  modelMaxBytes: number;
+  /** bytes all loaded models may take together (least recently used dropped above) */
+  modelCacheBytes: number;
+  /** let requests without a token (the anonymous role) import ONNX models */
+  importAllowAnonymous: boolean;
 }
 
 export class ConfigError extends Error {
@@ -146,11 +172,28 @@ export const OPTIONS: Option[] = [
       return v;
     }, default: 'auto', help: 'Request-path client: pipeline (one round trip per request, no TLS), postgres (postgres.js, supports TLS), or auto = pipeline unless the URI asks for TLS.' },
   { key: 'dbBatch', env: ['PGML_DB_BATCH'], parse: int(0, 1000), default: 16, help: 'The gateway\'s own read-only statements (predict access checks, embeddings-cache reads) of requests that arrive together share one write to PostgreSQL, each in its own implicit transaction: at most this many per write; 0 = each runs BEGIN…COMMIT on its own.' },
+  { key: 'bridgeMaxCalls', env: ['PGML_BRIDGE_MAX_CALLS'], parse: int(1, 10_000_000), default: 10_000, help: 'Most distinct pgml.embed / pgml.predict calls one statement may leave to the gateway in one bridge round (400 above).' },
+  { key: 'bridgeMaxRoundBytes', env: ['PGML_BRIDGE_MAX_ROUND_BYTES'], parse: int(1024, 2 ** 31 - 1), default: 32 * 1024 * 1024, help: 'Most bytes of pgml.* call reports (inputs, features) one statement may send the gateway in one bridge round (400 above).' },
+  { key: 'bridgeMaxFeatures', env: ['PGML_BRIDGE_MAX_FEATURES'], parse: int(1, 2 ** 30), default: 100_000, help: 'Most features one pgml.predict call inside SQL may pass (400 above).' },
   { key: 'dbAggregatesEnabled', env: ['PGRST_DB_AGGREGATES_ENABLED'], parse: bool, default: false, help: 'Allow count()/sum()/avg()/min()/max() in select (PostgREST 12).' },
   { key: 'dbSafeUpdate', env: ['PGML_SAFE_UPDATE'], parse: bool, default: false, help: 'Refuse PATCH and DELETE without a filter (as pg-safeupdate).' },
   { key: 'jobStaleSeconds', env: ['PGML_JOB_STALE_SECONDS'], parse: int(1, 86400), default: 60, help: 'Seconds without a heartbeat before a running job is retried once by another replica, then failed.' },
   { key: 'predictThreads', env: ['PGML_PREDICT_THREADS'], parse: int(1, 2), default: Math.min(2, availableParallelism()), help: 'Threads a large predict batch of a tree model is split over: 1 = the request thread only, 2 = plus one worker thread.' },
+  { key: 'trainConcurrency', env: ['PGML_TRAIN_CONCURRENCY'], parse: int(1, 256), default: 4, help: 'Trainings (synchronous and queued jobs) running at once in this process; a synchronous training beyond it gets 429 with Retry-After.' },
+  { key: 'trainConcurrencyPerRole', env: ['PGML_TRAIN_CONCURRENCY_PER_ROLE'], parse: int(1, 256), default: 2, help: 'Trainings of one role running at once in this process (anonymous callers share the anonymous role); a synchronous training beyond it gets 429.' },
+  { key: 'jobConcurrency', env: ['PGML_JOB_CONCURRENCY'], parse: int(0, 256), default: 2, help: 'Queued training jobs this process runs at once (each also takes one of PGML_TRAIN_CONCURRENCY); 0 = claim none.' },
+  { key: 'jobMaxRunningPerOwner', env: ['PGML_JOB_MAX_RUNNING_PER_OWNER'], parse: int(1, 256), default: 1, help: 'Running training jobs of one owner across all replicas; its other jobs stay queued while other owners\' jobs are claimed first.' },
   { key: 'jobWorker', env: ['PGML_JOB_WORKER'], parse: bool, default: true, help: 'Claim and run queued training jobs (pgml.jobs) in this process.' },
+  { key: 'maxFeatures', env: ['PGML_MAX_FEATURES'], parse: int(1, 2 ** 30), default: 100_000, help: 'Most features (input width) a model may have: imported ONNX inputs, stored artifacts and metadata (400 on import, 422 on load above it).' },
+  { key: 'maxClasses', env: ['PGML_MAX_CLASSES'], parse: int(2, 2 ** 30), default: 10_000, help: 'Most classes, regression targets or k-means clusters (n_clusters) a model may have.' },
+  { key: 'maxTrees', env: ['PGML_MAX_TREES'], parse: int(1, 2 ** 30), default: 10_000, help: 'Most trees of an ensemble: n_estimators when training, and imported or stored models.' },
+  { key: 'maxTreeDepth', env: ['PGML_MAX_TREE_DEPTH'], parse: int(1, 100_000), default: 512, help: 'Deepest tree: max_depth when training, and imported or stored trees (512 = the depth the trainer itself stops at).' },
+  { key: 'maxTreeNodes', env: ['PGML_MAX_TREE_NODES'], parse: int(1, 2 ** 31 - 1), default: 10_000_000, help: 'Most tree nodes (all trees together) of an imported or stored model.' },
+  { key: 'maxCategories', env: ['PGML_MAX_CATEGORIES'], parse: int(1, 2 ** 30), default: 100_000, help: 'Most categories (vocabulary) of one text column of a stored model.' },
+  { key: 'maxSearchCandidates', env: ['PGML_MAX_SEARCH_CANDIDATES'], parse: int(1, 1_000_000), default: 1_000, help: 'Most hyperparameter combinations a search may train (grid size, or random n_iter).' },
+  { key: 'modelMaxBytes', env: ['PGML_MODEL_MAX_BYTES'], parse: int(1024 * 1024), default: 256 * 1024 * 1024, help: 'Bytes one loaded model may take in memory (artifact + evaluator arrays); larger models are refused with 422.' },
+  { key: 'modelCacheBytes', env: ['PGML_MODEL_CACHE_BYTES'], parse: int(1024 * 1024), default: 1024 * 1024 * 1024, help: 'Bytes all loaded models may take together; the least recently used are dropped above it.' },
+  { key: 'importAllowAnonymous', env: ['PGML_IMPORT_ALLOW_ANONYMOUS'], parse: bool, default: false, help: 'Allow POST /models/{project}/import without a token (as the anonymous role); otherwise 401.' },
 ];
 
 /** Flags: --server-port=3001 or --server-port 3001 map to PGRST_SERVER_PORT, etc. */

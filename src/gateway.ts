@@ -4,7 +4,9 @@ import { Pool } from './db/pool.ts';
 import { SchemaCache } from './schema/cache.ts';
 import { ReloadListener } from './schema/listener.ts';
 import { ModelCache } from './ml/serving.ts';
+import type { ArtifactLimits } from './ml/artifact-limits.ts';
 import { JobWorker } from './ml/jobs.ts';
+import { TrainingHeartbeat, TrainingSlots } from './ml/training-slots.ts';
 import type { MlDeps } from './ml/service.ts';
 import { createEmbedder, embedConfigFromEnv, withCache, type Embedder, type EmbedConfig } from './embed/index.ts';
 import { PgEmbeddingCache } from './embed/pg-cache.ts';
@@ -19,6 +21,10 @@ export interface Logger {
   info(obj: unknown, msg?: string): void;
   warn(obj: unknown, msg?: string): void;
   error(obj: unknown, msg?: string): void;
+}
+
+export function artifactLimits(c: Config): ArtifactLimits {
+  return { maxFeatures: c.maxFeatures, maxClasses: c.maxClasses, maxTrees: c.maxTrees, maxTreeDepth: c.maxTreeDepth, maxTreeNodes: c.maxTreeNodes, maxCategories: c.maxCategories, maxModelBytes: c.modelMaxBytes };
 }
 
 /** auto: the one-round-trip pipeline, unless the URI asks for TLS, which only postgres.js speaks */
@@ -44,7 +50,12 @@ export class Gateway {
   readonly cache: SchemaCache;
   private listener: ReloadListener | null = null;
   readonly models: ModelCache;
-  readonly bridgeNotices = new BridgeNotices();
+  readonly bridgeNotices = new BridgeNotices(() => ({
+    maxCalls: this.config.bridgeMaxCalls,
+    maxRoundBytes: this.config.bridgeMaxRoundBytes,
+    maxFeatures: this.config.bridgeMaxFeatures,
+    maxInputChars: this.embedConfig.maxInputChars,
+  }));
   readonly metrics: Metrics = new Metrics({
     pool: () => {
       const a = this.pool.stats;
@@ -58,6 +69,9 @@ export class Gateway {
     requestBatches: () => this.wirePool?.batcher?.stats ?? { batches: 0, groups: 0 },
   });
   jobWorker: JobWorker | null = null;
+  /** trainings running in this process (bounded; their model rows heart-beaten) */
+  readonly trainings: TrainingSlots;
+  private trainingHeartbeat: TrainingHeartbeat | null = null;
   readonly embedConfig: EmbedConfig = embedConfigFromEnv();
   private embedderInstance: Embedder | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -96,7 +110,8 @@ export class Gateway {
       { PGML_DB_CLIENT: client },
     );
     this.cache = new SchemaCache(this.pool.sql, () => this.config.dbSchemas);
-    this.models = new ModelCache(64, baseConfig.predictThreads);
+    this.trainings = new TrainingSlots({ perProcess: baseConfig.trainConcurrency, perRole: baseConfig.trainConcurrencyPerRole });
+    this.models = new ModelCache(64, baseConfig.predictThreads, { maxBytes: baseConfig.modelCacheBytes, limits: artifactLimits(baseConfig) });
     this.models.onLoad = (s) => {
       this.metrics.modelLoads.inc();
       this.metrics.modelLoadSeconds.observe(s);
@@ -166,7 +181,7 @@ export class Gateway {
   }
 
   get ml(): MlDeps {
-    return { pool: this.pool, wirePool: this.wirePool, models: this.models, limits: { maxRows: this.config.trainMaxRows, timeoutMs: this.config.trainTimeout * 1000 }, metrics: this.metrics };
+    return { pool: this.pool, wirePool: this.wirePool, models: this.models, limits: { maxRows: this.config.trainMaxRows, timeoutMs: this.config.trainTimeout * 1000, ...artifactLimits(this.config), maxSearchCandidates: this.config.maxSearchCandidates }, metrics: this.metrics, trainings: this.trainings };
   }
 
   /** A caller context for work done on behalf of a role outside an HTTP request (queued jobs). */
@@ -184,16 +199,25 @@ export class Gateway {
   }
 
   async startJobWorker(): Promise<void> {
-    if (!this.config.jobWorker || this.jobWorker) return;
+    if (!this.trainingHeartbeat) {
+      this.trainingHeartbeat = new TrainingHeartbeat(this.pool.sql, this.trainings, this.config.jobStaleSeconds, this.log);
+      await this.trainingHeartbeat.start();
+    }
+    if (!this.config.jobWorker || this.config.jobConcurrency === 0 || this.jobWorker) return;
     this.jobWorker = new JobWorker({
       deps: this.ml,
       sql: this.pool.sql,
+      slots: this.trainings,
+      concurrency: this.config.jobConcurrency,
+      maxRunningPerOwner: this.config.jobMaxRunningPerOwner,
       contextFor: (role, id) => this.contextForRole(role, `/models/jobs/${id}`),
       log: this.log,
       staleSeconds: this.config.jobStaleSeconds,
       pollMs: Math.min(5000, this.config.jobStaleSeconds * 500),
     });
-    await this.jobWorker.start();
+    const worker = this.jobWorker;
+    this.trainings.onTrainingEnd = () => worker.kick();
+    await worker.start();
   }
 
   /** The local embedder (models load lazily on first use). */
@@ -216,6 +240,7 @@ export class Gateway {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.listener?.stop();
     await this.jobWorker?.stop();
+    this.trainingHeartbeat?.stop();
     await this.embedderInstance?.close();
     await this.models.close();
     await this.wirePool?.end();

@@ -10,7 +10,7 @@ import { SignJWT } from 'jose';
 import { ConfigError, helpText, loadConfig, type Config } from './config.ts';
 import { createDefaultRoles, EMBEDDED_AUTHENTICATOR_PASSWORD } from './db/bootstrap.ts';
 import { startEmbeddedPostgres } from './db/embedded.ts';
-import { migrate } from './db/migrate.ts';
+import { loginRoleOf, migrate } from './db/migrate.ts';
 import { buildAdminServer, buildServer } from './server.ts';
 import cluster from 'node:cluster';
 
@@ -78,7 +78,8 @@ async function main(): Promise<void> {
   if (config.dbMigrate) {
     const admin = postgres(config.migrationDbUri ?? config.dbUri!, { max: 1, onnotice: () => {} });
     try {
-      const applied = await migrate(admin);
+      // the gateway's login role, whatever it is called, may claim jobs and beat trainings
+      const applied = await migrate(admin, undefined, { workerRole: loginRoleOf(config.dbUri!) });
       if (applied.length) console.log(`Applied migrations: ${applied.join(', ')}`);
     } catch (e) {
       console.error(`Migrations failed: ${(e as Error).message}\nSet PGML_MIGRATION_DB_URI to a role that may create the pgml schema, or PGML_MIGRATE=false.`);

@@ -1,5 +1,5 @@
 /** Computes a round's reported calls in batches: all embeds of a model at once, all predicts of a model at once. */
-import { withCaller, type CallerContext } from '../db/as-caller.ts';
+import { RequestAborted, withCaller, type CallerContext } from '../db/as-caller.ts';
 import type { Pool } from '../db/pool.ts';
 import type { Embedder } from '../embed/index.ts';
 import { apiError } from '../rest/errors.ts';
@@ -19,7 +19,11 @@ export interface BridgeDeps {
   embedderFor(ctx: CallerContext): Embedder;
 }
 
-export async function computeCalls(deps: BridgeDeps, ctx: CallerContext, calls: BridgeCall[], results: Map<string, string>): Promise<void> {
+/** Calls come validated (report.ts). A request that is gone (signal) stops between batches. */
+export async function computeCalls(deps: BridgeDeps, ctx: CallerContext, calls: BridgeCall[], results: Map<string, string>, signal?: AbortSignal): Promise<void> {
+  const live = () => {
+    if (signal?.aborted) throw new RequestAborted();
+  };
   for (const c of calls) deps.metrics?.bridgeCalls.inc({ fn: c.fn });
   const embeds = new Map<string, Extract<BridgeCall, { fn: 'embed' }>[]>();
   const predicts = new Map<number, Extract<BridgeCall, { fn: 'predict' | 'predict_proba' }>[]>();
@@ -37,10 +41,12 @@ export async function computeCalls(deps: BridgeDeps, ctx: CallerContext, calls: 
     // the embedder's own per-request limit applies to each chunk; chunks still batch together
     const chunks: (typeof group)[] = [];
     for (let i = 0; i < group.length; i += EMBED_CHUNK) chunks.push(group.slice(i, i + EMBED_CHUNK));
-    const outs = await Promise.all(chunks.map((chunk) => embedder.embed(model, chunk.map((c) => c.input), { pooling, normalize })));
+    live();
+    const outs = await Promise.all(chunks.map((chunk) => embedder.embed(model, chunk.map((c) => c.input), { pooling, normalize, signal })));
     chunks.forEach((chunk, j) => chunk.forEach((c, i) => results.set(c.key, realArrayLiteral(outs[j].embeddings[i]))));
   }
   for (const [modelId, group] of predicts) {
+    live();
     // the caller must be able to see the model: RLS decides, as for every other read
     const loaded = await withCaller(deps.pool, ctx, { readOnly: true }, async (tx) => {
       const visible = await tx`select 1 from pgml.models where id = ${modelId} and status = 'successful'`;

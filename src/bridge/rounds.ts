@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Row } from 'postgres';
-import type { AsCallerOptions, CallerContext, Statement } from '../db/as-caller.ts';
+import { RequestAborted, type AsCallerOptions, type CallerContext, type Statement } from '../db/as-caller.ts';
 import { runAsCallerSelected } from '../db/wire/select.ts';
 import { apiError } from '../rest/errors.ts';
 import type { BridgeNotices } from './calls.ts';
@@ -17,31 +17,34 @@ export async function runBridged(deps: BridgeDeps, notices: BridgeNotices, ctx: 
   const supplied = new Map<string, string>();
   let computed = 0;
   for (let round = 1; round <= MAX_ROUNDS; round++) {
-    const id = randomUUID();
-    const calls = notices.open(id);
+    if (opts.signal?.aborted) throw new RequestAborted();
+    const r = notices.open(randomUUID(), { bound: Boolean(deps.wirePool) });
     let rows: Row[] | null = null;
     let failure: unknown = null;
     try {
       rows = await runAsCallerSelected(deps, ctx, statement, {
         ...opts,
+        // a refused report ends the statement early: its result would be thrown away
+        signal: opts.signal ? AbortSignal.any([opts.signal, r.refused.signal]) : r.refused.signal,
         rollback: false,
-        bridge: { id, supplied },
-        decide: () => (calls.length > 0 || opts.rollback ? 'rollback' : 'commit'),
+        bridge: { id: r.id, supplied, bind: (pid) => notices.bind(r, pid) },
+        decide: () => (r.calls.length > 0 || r.error || opts.rollback ? 'rollback' : 'commit'),
       });
     } catch (e) {
       failure = e;
     } finally {
-      notices.close(id);
+      notices.close(r);
     }
+    if (r.error) throw r.error;
     // a statement can fail because a stub answered NULL (a NOT NULL column, a strict check):
     // with calls reported, that attempt was provisional like any other
-    if (calls.length === 0) {
+    if (r.calls.length === 0) {
       if (round > 1) deps.metrics?.bridgeRounds.observe(round);
       if (failure) throw failure;
       return rows!;
     }
-    await computeCalls(deps, ctx, calls, supplied);
-    computed += calls.length;
+    await computeCalls(deps, ctx, r.calls, supplied, opts.signal);
+    computed += r.calls.length;
   }
   throw apiError(500, 'PGML508', `pgml.* calls did not settle after ${MAX_ROUNDS} rounds`, `${computed} calls were computed; each round asked for new ones`, 'A pgml.embed / pgml.predict whose input depends on the result of another in a chain longer than the bridge allows; split the work into steps');
 }

@@ -35,9 +35,10 @@ export interface AsCallerOptions {
   /**
    * pgml bridge round: the id tags the transaction (pgml.bridge_id) so the stubs' NOTICEs reach
    * this request; `supplied` holds results computed in earlier rounds, loaded into the session's
-   * temp table before the role switch.
+   * temp table before the role switch. `bind` learns the backend pid of the connection the round
+   * runs on (pipeline client), so that only notices from that connection count.
    */
-  bridge?: { id: string; supplied: Map<string, string> };
+  bridge?: { id: string; supplied: Map<string, string>; bind?: (pid: number) => void };
   /**
    * A fixed, fast, read-only statement of the gateway's own (an access check, a cache read): on
    * the pipeline client it may share one write to PostgreSQL with others of its kind, each in its

@@ -27,9 +27,9 @@ export async function loadMigrations(dir = SQL_DIR): Promise<Migration[]> {
  * together apply each migration exactly once and a failure leaves nothing half-applied.
  * Returns the names applied by this call.
  */
-export async function migrate(admin: Sql, migrations?: Migration[]): Promise<string[]> {
+export async function migrate(admin: Sql, migrations?: Migration[], opts: { workerRole?: string } = {}): Promise<string[]> {
   const all = migrations ?? (await loadMigrations());
-  return admin.begin(async (tx) => {
+  const applied = await admin.begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(hashtext('pgml-gateway:migrations'))`;
     await tx.unsafe(`
       create schema if not exists pgml;
@@ -48,4 +48,31 @@ export async function migrate(admin: Sql, migrations?: Migration[]): Promise<str
     }
     return applied;
   });
+  if (opts.workerRole) await grantWorker(admin, opts.workerRole);
+  return applied;
+}
+
+/**
+ * Lets the gateway's login role run the job and training functions of schema pgml_worker
+ * (claiming, heartbeats, sweeps). Only that role: request roles cannot reach the schema, since
+ * the login role is a member of them and not the reverse. Idempotent.
+ */
+export async function grantWorker(admin: Sql, role: string): Promise<void> {
+  const r = '"' + role.replace(/"/g, '""') + '"';
+  await admin.begin(async (tx) => {
+    const [{ exists }] = await tx`select to_regnamespace('pgml_worker') is not null as exists`;
+    if (!exists) return;
+    await tx.unsafe(`grant usage on schema pgml_worker to ${r}; grant execute on all functions in schema pgml_worker to ${r}`).simple();
+  });
+}
+
+/** The role a connection URI logs in as (libpq's defaults when it names none). */
+export function loginRoleOf(uri: string): string {
+  let user = '';
+  try {
+    user = decodeURIComponent(new URL(uri).username);
+  } catch {
+    user = /(?:^|\s)user=(\S+)/.exec(uri)?.[1] ?? '';
+  }
+  return user || process.env.PGUSER || process.env.USER || 'postgres';
 }

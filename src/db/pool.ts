@@ -7,7 +7,8 @@ export interface PoolOptions {
   acquisitionTimeout: number;
   prepare: boolean;
   applicationName?: string;
-  onNotice?: (notice: { message?: string; detail?: string }) => void;
+  /** `source` names the backend when the client knows it (the pipeline client does) */
+  onNotice?: (notice: { message?: string; detail?: string }, source?: { pid: number }) => void;
   onAcquisitionTimeout?: () => void;
 }
 
@@ -54,6 +55,9 @@ export class Pool {
       onnotice: options.onNotice ?? (() => {}),
       connection: { application_name: options.applicationName ?? 'pgml-gateway' },
       types: {},
+      // postgres.js refuses an undefined parameter in a way that never releases a transaction's
+      // connection (a forged bridge report once leaked the pool this way): send it as NULL
+      transform: { undefined: null },
     });
   }
 

@@ -8,7 +8,11 @@
  * With `maxInFlight` 2 the next batch is handed to the runner while the current one computes, so a
  * runner with its own queue (the model worker) never idles between batches waiting for answers to
  * travel back, cache writes and the clients' next requests (bench/embed.ts).
+ *
+ * A request submitted with an AbortSignal leaves the queue when it aborts (its client is gone):
+ * its items are never computed (counted in `dropped`). Once in a batch, it runs.
  */
+import { RequestAborted } from '../db/as-caller.ts';
 
 export interface BatcherOptions {
   windowMs: number;
@@ -23,33 +27,65 @@ export interface BatcherStats {
   items: number;
   maxBatchItems: number;
   maxBatchRequests: number;
+  /** items of aborted requests taken off the queue before they ran */
+  dropped: number;
 }
 
 interface Pending<I, O> {
   items: I[];
   resolve: (out: O[]) => void;
   reject: (err: unknown) => void;
+  /** stops listening for the request's abort once it is in a batch */
+  release?: () => void;
 }
 
 export class DynamicBatcher<I, O> {
   private queue: Pending<I, O>[] = [];
+  private readonly watched = new WeakMap<AbortSignal, Set<Pending<I, O>>>();
   private queuedItems = 0;
   private running = 0;
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
-  readonly stats: BatcherStats = { batches: 0, requests: 0, items: 0, maxBatchItems: 0, maxBatchRequests: 0 };
+  readonly stats: BatcherStats = { batches: 0, requests: 0, items: 0, maxBatchItems: 0, maxBatchRequests: 0, dropped: 0 };
 
   constructor(
     private readonly run: (items: I[]) => Promise<O[]>,
     private readonly opts: BatcherOptions,
   ) {}
 
-  submit(items: I[]): Promise<O[]> {
+  submit(items: I[], signal?: AbortSignal): Promise<O[]> {
+    if (signal?.aborted) return Promise.reject(new RequestAborted());
     if (items.length === 0) return Promise.resolve([]);
     return new Promise<O[]>((resolve, reject) => {
-      this.queue.push({ items, resolve, reject });
+      const p: Pending<I, O> = { items, resolve, reject };
+      if (signal) this.watch(signal, p);
+      this.queue.push(p);
       this.queuedItems += items.length;
       this.schedule();
     });
+  }
+
+  /** one abort listener per signal, however many parts of its request are queued */
+  private watch(signal: AbortSignal, p: Pending<I, O>): void {
+    let queued = this.watched.get(signal);
+    if (!queued) {
+      const set = (queued = new Set());
+      this.watched.set(signal, set);
+      signal.addEventListener('abort', () => {
+        for (const q of set) this.drop(q);
+        set.clear();
+      }, { once: true });
+    }
+    queued.add(p);
+    p.release = () => queued.delete(p);
+  }
+
+  private drop(p: Pending<I, O>): void {
+    const i = this.queue.indexOf(p);
+    if (i < 0) return;
+    this.queue.splice(i, 1);
+    this.queuedItems -= p.items.length;
+    this.stats.dropped += p.items.length;
+    p.reject(new RequestAborted());
   }
 
   private get maxInFlight(): number {
@@ -100,6 +136,7 @@ export class DynamicBatcher<I, O> {
     s.maxBatchItems = Math.max(s.maxBatchItems, count);
     s.maxBatchRequests = Math.max(s.maxBatchRequests, batch.length);
 
+    for (const p of batch) p.release?.();
     const items = batch.flatMap((p) => p.items);
     this.run(items)
       .then((out) => {

@@ -21,6 +21,12 @@ export interface EmbeddingCache {
   /** one entry per text, undefined for a miss */
   get(variant: CacheVariant, texts: string[]): Promise<(CachedEmbedding | undefined)[]>;
   put(variant: CacheVariant, texts: string[], rows: CachedEmbedding[]): Promise<void>;
+  /**
+   * True for a get() failure that refuses the caller rather than the cache being unavailable
+   * (the database would not let the caller's role in): the request fails with it, before any
+   * embedding is computed, instead of being served as all misses.
+   */
+  refuses?(err: unknown): boolean;
 }
 
 export function withCache(
@@ -32,8 +38,12 @@ export function withCache(
   const embed = async (model: string, inputs: string | string[], options: EmbedOptions = {}): Promise<EmbedResult> => {
     const req = validateRequest(config, model, inputs, options);
     const variant: CacheVariant = { model, pooling: req.pooling, normalize: req.normalize };
-    // a failing cache must not fail the request: treat it as all misses
-    const hits = await cache.get(variant, req.inputs).catch((err) => (onCacheError(err), req.inputs.map(() => undefined)));
+    // a failing cache must not fail the request: treat it as all misses; a refused caller must
+    const hits = await cache.get(variant, req.inputs).catch((err) => {
+      if (cache.refuses?.(err)) throw err;
+      onCacheError(err);
+      return req.inputs.map(() => undefined);
+    });
     const missIdx = req.inputs.flatMap((_, i) => (hits[i] ? [] : [i]));
     if (missIdx.length === req.inputs.length) {
       const res = await inner.embed(model, req.inputs, options);

@@ -13,6 +13,8 @@ export interface EmbedOptions {
   normalize?: boolean;
   /** 'mean' (attention-masked, default) or 'cls' */
   pooling?: Pooling;
+  /** the request is gone when it aborts: inputs not yet computing are dropped (RequestAborted) */
+  signal?: AbortSignal;
 }
 
 export interface EmbedResult {
@@ -86,7 +88,7 @@ export class LocalEmbedder implements Embedder {
   async embed(model: string, inputs: string | string[], options: EmbedOptions = {}): Promise<EmbedResult> {
     const req = validateRequest(this.config, model, inputs, options);
     const handle = await this.registry.get(model);
-    const rows = await handle.embed(req.inputs.map((text) => ({ text, pooling: req.pooling, normalize: req.normalize })));
+    const rows = await handle.embed(req.inputs.map((text) => ({ text, pooling: req.pooling, normalize: req.normalize })), options.signal);
     const truncatedInputs = rows.map((r) => r.truncated);
     return {
       model,

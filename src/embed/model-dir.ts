@@ -124,8 +124,9 @@ export function resolveModel(config: EmbedConfig, name: string): ModelSpec {
       estimatedBytes: UNKNOWN_REMOTE_BYTES,
     };
   }
+  // the directory's path is the server's business, not the caller's
   const hint = config.allowRemoteModels
     ? `remote models are limited to PGML_REMOTE_MODELS`
-    : `put the model in ${config.modelDir}/<name>/ or set PGML_ALLOW_REMOTE_MODELS=true`;
+    : `put the model in PGML_MODEL_DIR/<name>/ or set PGML_ALLOW_REMOTE_MODELS=true`;
   throw new UnknownModelError(name, listAvailableModels(config), hint);
 }

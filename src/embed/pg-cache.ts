@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { CallerContext } from '../db/as-caller.ts';
+import { RequestAborted, StageError, type CallerContext } from '../db/as-caller.ts';
+import { DatabaseUnavailableError, PoolTimeoutError } from '../db/pool.ts';
 import { runAsCallerSelected, type RequestPools } from '../db/wire/select.ts';
 import type { CacheVariant, CachedEmbedding, EmbeddingCache } from './cache.ts';
 
@@ -113,6 +114,16 @@ export class PgEmbeddingCache implements EmbeddingCache {
     // request.id differs per request and decides nothing about the rows
     const settings = this.ctx.settings.filter(([k]) => k !== 'request.id');
     return JSON.stringify([this.ctx.role, this.ctx.claims, settings, variant.model, variantKey(variant)]);
+  }
+
+  /**
+   * The read runs as the caller, so it is also the role check /rpc makes: a role PostgreSQL will
+   * not switch to fails its setup stage (401/403, as for /rpc), and a caller whose role cannot be
+   * checked at all (database down, pool exhausted) is not served either.
+   */
+  refuses(err: unknown): boolean {
+    if (err instanceof StageError) return err.stage === 'setup' || err.stage === 'begin';
+    return err instanceof DatabaseUnavailableError || err instanceof PoolTimeoutError || err instanceof RequestAborted;
   }
 
   async get(variant: CacheVariant, texts: string[]): Promise<(CachedEmbedding | undefined)[]> {

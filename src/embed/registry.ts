@@ -30,12 +30,14 @@ class ModelHandle {
   private active = 0;
   private idleWaiters: (() => void)[] = [];
   readonly batcher: DynamicBatcher<EncodeItem, EmbeddingRow>;
+  private readonly maxBatchSize: number;
 
   constructor(
     readonly spec: ModelSpec,
     readonly runner: ModelRunner,
     config: EmbedConfig,
   ) {
+    this.maxBatchSize = Math.max(1, config.maxBatchSize);
     this.batcher = new DynamicBatcher((items) => this.run(items), {
       windowMs: config.batchWindowMs,
       maxBatchSize: config.maxBatchSize,
@@ -52,12 +54,24 @@ class ModelHandle {
     return this.active === 0;
   }
 
-  async embed(items: EncodeItem[]): Promise<EmbeddingRow[]> {
+  /**
+   * With a signal, a request larger than one batch goes in batch-sized parts, so that when the
+   * signal aborts (the client left) the parts not yet running are dropped instead of computed.
+   */
+  async embed(items: EncodeItem[], signal?: AbortSignal): Promise<EmbeddingRow[]> {
     this.active++;
     this.lastUsed = Date.now();
     this.useSeq = ++useCounter;
     try {
-      return await this.batcher.submit(items);
+      const size = this.maxBatchSize;
+      if (!signal || items.length <= size) return await this.batcher.submit(items, signal);
+      const parts: Promise<EmbeddingRow[]>[] = [];
+      for (let i = 0; i < items.length; i += size) parts.push(this.batcher.submit(items.slice(i, i + size), signal));
+      // every part settles before the request does (no rejection left unobserved)
+      const settled = await Promise.allSettled(parts);
+      const failed = settled.find((s) => s.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      return settled.flatMap((s) => (s as PromiseFulfilledResult<EmbeddingRow[]>).value);
     } finally {
       if (--this.active === 0) for (const w of this.idleWaiters.splice(0)) w();
     }

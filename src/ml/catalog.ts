@@ -4,7 +4,7 @@
  */
 import type { TransactionSql } from 'postgres';
 import { apiError } from '../rest/errors.ts';
-import { KEY_METRIC } from './hyperparams.ts';
+import { KEY_METRIC, MLInputError } from './hyperparams.ts';
 import type { Task } from './model-types.ts';
 
 export interface ProjectRow {
@@ -26,6 +26,21 @@ export async function findProject(tx: TransactionSql, name: string): Promise<Pro
     throw apiError(300, 'PGML300', `More than one project named "${name}" is visible to this role`, `Owners: ${rows.map((r) => r.owner).join(', ')}`, 'Rename one of them');
   }
   return rows[0] as unknown as ProjectRow;
+}
+
+/**
+ * The caller's own project of that name, created if it does not exist. Idempotent under
+ * concurrency: requests racing to create it all get the one row (INSERT ... ON CONFLICT DO
+ * NOTHING waits for the winner to commit, then the SELECT sees it).
+ */
+export async function ensureProject(tx: TransactionSql, name: string, task: Task): Promise<ProjectRow> {
+  const inserted = await tx`insert into pgml.projects (name, task) values (${name}, ${task}) on conflict (owner, name) do nothing returning id::text, name, task::text, owner`;
+  const project = (inserted[0] ?? (await tx`select id::text, name, task::text, owner from pgml.projects where owner = current_user and name = ${name}`)[0]) as unknown as ProjectRow | undefined;
+  if (!project) throw apiError(409, 'PGML409', `Project "${name}" could not be created`);
+  if (project.task !== task) {
+    throw new MLInputError(`project "${name}" has task ${project.task}, not ${task}`, '', 'Use another project_name for another task');
+  }
+  return project;
 }
 
 export function projectNotFound(name: string) {

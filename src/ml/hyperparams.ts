@@ -263,3 +263,54 @@ export function numberParam(p: Hyperparams, name: string): number {
   if (typeof v !== 'number') throw new Error(`internal: hyperparameter ${name} is not a number`);
   return v;
 }
+
+/** Configured caps on what a training may build (PGML_MAX_TREES, PGML_MAX_TREE_DEPTH, ...). */
+export interface TrainingCaps {
+  maxTrees: number;
+  maxTreeDepth: number;
+  maxClasses: number;
+  maxSearchCandidates: number;
+}
+
+const CAPPED: { names: string[]; cap: keyof TrainingCaps; setting: string }[] = [
+  { names: ['n_estimators', 'num_boost_round', 'boost_rounds'], cap: 'maxTrees', setting: 'PGML_MAX_TREES' },
+  { names: ['max_depth'], cap: 'maxTreeDepth', setting: 'PGML_MAX_TREE_DEPTH' },
+  { names: ['n_clusters'], cap: 'maxClasses', setting: 'PGML_MAX_CLASSES' },
+];
+
+function capError(what: string, value: unknown, limit: number, setting: string): MLInputError {
+  return new MLInputError(`${what} = ${JSON.stringify(value)} is above the limit of ${limit}`, `limit ${setting} = ${limit}`,
+    `lower ${what.replace(/^hyperparameter /, '')}, or ask the operator to raise ${setting}`);
+}
+
+/**
+ * Refuses (400) a training whose hyperparameters or search would build more than the caps allow:
+ * every value given directly or in search_params, and the number of search candidates.
+ */
+export function checkTrainingCaps(
+  req: { hyperparams?: Record<string, unknown> | null; search?: string | null; search_params?: Record<string, unknown> | null; search_args?: Record<string, unknown> | null },
+  caps: TrainingCaps,
+): void {
+  const values = (name: string): unknown[] => {
+    const direct = req.hyperparams?.[name];
+    const searched = req.search ? req.search_params?.[name] : undefined;
+    return [...(direct === undefined ? [] : [direct]), ...(Array.isArray(searched) ? searched : [])];
+  };
+  for (const { names, cap, setting } of CAPPED) {
+    for (const name of names) {
+      for (const v of values(name)) {
+        if (typeof v === 'number' && v > caps[cap]) throw capError(`hyperparameter "${name}"`, v, caps[cap], setting);
+      }
+    }
+  }
+  if (!req.search) return;
+  const params = Object.values(req.search_params ?? {});
+  const grid = params.reduce<number>((n, v) => n * (Array.isArray(v) ? Math.max(1, v.length) : 1), 1);
+  if (req.search === 'grid' && grid > caps.maxSearchCandidates) {
+    throw capError('the search grid size', grid, caps.maxSearchCandidates, 'PGML_MAX_SEARCH_CANDIDATES');
+  }
+  const nIter = req.search_args?.n_iter;
+  if (req.search === 'random' && typeof nIter === 'number' && nIter > caps.maxSearchCandidates) {
+    throw capError('search_args n_iter', nIter, caps.maxSearchCandidates, 'PGML_MAX_SEARCH_CANDIDATES');
+  }
+}

@@ -1,9 +1,11 @@
 /**
- * Asynchronous training: jobs live in pgml.jobs (owned by the role that asked, guarded by RLS).
- * Any gateway replica claims them with FOR UPDATE SKIP LOCKED (pgml.claim_job), woken by NOTIFY,
- * runs them as their owner, and heart-beats progress; a cancel request stops the training
- * within a heartbeat. A replica that dies mid-job stops heart-beating and the job is retried once
- * by another replica, then marked failed.
+ * Asynchronous training: jobs live in pgml.jobs (owned by the role that asked, guarded by RLS;
+ * a tenant writes only kind, params and the cancel request). Any gateway replica claims them
+ * with pgml_worker.claim_job (FOR UPDATE SKIP LOCKED, fair across owners, at most
+ * PGML_JOB_MAX_RUNNING_PER_OWNER running per owner), woken by NOTIFY, runs them as their owner,
+ * and heart-beats progress through pgml_worker functions on its login connection; a cancel
+ * request stops the training within a heartbeat. A replica that dies mid-job stops
+ * heart-beating and the job is retried once by another replica, then marked failed.
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -12,6 +14,7 @@ import { withCaller, type CallerContext } from '../db/as-caller.ts';
 import { apiError } from '../rest/errors.ts';
 import { toApiError } from '../rest/failure.ts';
 import { train, type MlDeps, type TrainRequest } from './service.ts';
+import type { TrainingSlot, TrainingSlots } from './training-slots.ts';
 
 export const JOBS_CHANNEL = 'pgml_jobs';
 const HEARTBEAT_MS = 250;
@@ -36,10 +39,7 @@ export async function cancelJob(deps: MlDeps, ctx: CallerContext, id: string): P
   if (!/^\d+$/.test(id)) throw apiError(404, 'PGML404', `Job ${id} not found`);
   return withCaller(deps.pool, ctx, { readOnly: false }, async (tx) => {
     const rows = await tx`
-      update pgml.jobs set cancel_requested = true,
-        status = case when status = 'queued' then 'cancelled' else status end,
-        finished_at = case when status = 'queued' then clock_timestamp() else finished_at end
-      where id = ${id} returning id::int, status, cancel_requested`;
+      update pgml.jobs set cancel_requested = true where id = ${id} returning id::int, status, cancel_requested`;
     if (rows.length === 0) throw apiError(404, 'PGML404', `Job ${id} not found`);
     return rows[0];
   });
@@ -47,15 +47,20 @@ export async function cancelJob(deps: MlDeps, ctx: CallerContext, id: string): P
 
 export interface JobWorkerOptions {
   deps: MlDeps;
-  /** the authenticator connection (claims run here, without a role switch) */
+  /** the login role's connection (claims and heartbeats run here, without a role switch) */
   sql: Sql;
+  slots: TrainingSlots;
   contextFor(role: string, jobId: number): CallerContext;
   log: { info(o: unknown, m?: string): void; error(o: unknown, m?: string): void };
   pollMs?: number;
   staleSeconds?: number;
+  /** jobs run at once by this process */
+  concurrency?: number;
+  /** running jobs of one owner across all replicas */
+  maxRunningPerOwner?: number;
 }
 
-/** Claims and runs queued jobs one at a time. */
+/** Claims queued jobs while this process has a free job and training slot, and runs them. */
 export class JobWorker {
   readonly id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private running: Promise<void> | null = null;
@@ -63,7 +68,8 @@ export class JobWorker {
   private timer: NodeJS.Timeout | null = null;
   private unlisten: (() => Promise<void>) | null = null;
   private stopped = false;
-  current: { id: number; abort: AbortController } | null = null;
+  private lastClaimError: string | null = null;
+  readonly active = new Map<number, { abort: AbortController; done: Promise<void> }>();
   completed = 0;
 
   constructor(private readonly o: JobWorkerOptions) {}
@@ -91,32 +97,52 @@ export class JobWorker {
   }
 
   private async drain(): Promise<void> {
-    while (!this.stopped) {
+    while (!this.stopped && this.active.size < (this.o.concurrency ?? 1)) {
+      if (!this.o.slots.hasRoom()) return;
       let claimed;
       try {
-        claimed = await this.o.sql`select id::int, owner from pgml.claim_job(${this.id}, make_interval(secs => ${this.o.staleSeconds ?? 60}))`;
+        claimed = await this.o.sql`select id::int, owner from pgml_worker.claim_job(${this.id}, make_interval(secs => ${this.o.staleSeconds ?? 60}), ${this.o.maxRunningPerOwner ?? 1})`;
+        this.lastClaimError = null;
       } catch (e) {
-        this.o.log.error({ err: e }, 'claiming a job failed');
+        this.claimFailed(e as Error & { code?: string });
         return;
       }
       if (claimed.length === 0) return;
-      await this.run(claimed[0].id as number, claimed[0].owner as string);
+      const { id, owner } = claimed[0] as { id: number; owner: string };
+      const slot = this.o.slots.acquireClaimed(owner);
+      const abort = new AbortController();
+      const done = this.run(id, owner, slot, abort).finally(() => {
+        slot.release();
+        this.active.delete(id);
+        this.completed++;
+        this.kick();
+      });
+      this.active.set(id, { abort, done });
     }
   }
 
-  private async run(id: number, owner: string): Promise<void> {
-    const { deps } = this.o;
+  /** Logged once per distinct failure, with what to do when it is a missing grant. */
+  private claimFailed(e: Error & { code?: string }): void {
+    if (this.lastClaimError === e.message) return;
+    this.lastClaimError = e.message;
+    const hint = e.code === '42501' || e.code === '3F000' || e.code === '42883'
+      ? 'the login role may not run the worker functions: apply the migrations with PGML_MIGRATE (it grants them), or run: grant usage on schema pgml_worker to <login role>; grant execute on all functions in schema pgml_worker to <login role>'
+      : undefined;
+    this.o.log.error({ error: e.message, code: e.code, hint }, 'claiming a job failed (retrying every poll; logged again only if the error changes)');
+  }
+
+  private async run(id: number, owner: string, slot: TrainingSlot, abort: AbortController): Promise<void> {
+    const { deps, sql } = this.o;
     const ctx = this.o.contextFor(owner, id);
-    const abort = new AbortController();
-    this.current = { id, abort };
     let progress = 0;
     let beating = false;
     const beat = setInterval(async () => {
       if (beating) return;
       beating = true;
       try {
-        const r = await withCaller(deps.pool, ctx, { readOnly: false }, (tx) => tx`update pgml.jobs set heartbeat_at = clock_timestamp(), progress = ${progress} where id = ${id} returning cancel_requested`);
-        if (r[0]?.cancel_requested) abort.abort();
+        const r = await sql`select pgml_worker.job_heartbeat(${id}, ${this.id}, ${progress}) as cancel`;
+        // null: the job is no longer ours (it was swept and requeued); stop
+        if (r[0]?.cancel !== false) abort.abort();
       } catch {
         /* the next beat retries */
       } finally {
@@ -125,31 +151,33 @@ export class JobWorker {
     }, HEARTBEAT_MS);
     try {
       const params = await withCaller(deps.pool, ctx, { readOnly: true }, (tx) => tx`select params, cancel_requested from pgml.jobs where id = ${id}`);
-      if (params[0]?.cancel_requested) abort.abort();
+      if (params.length === 0) throw apiError(404, 'PGML404', `Job ${id} is not visible to its owner ${owner}`);
+      if (params[0].cancel_requested) abort.abort();
       const result = await train(deps, ctx, params[0].params as TrainRequest, {
         signal: abort.signal,
+        slot,
         onProgress: (f) => (progress = f),
-        onModel: (modelId) => void withCaller(deps.pool, ctx, { readOnly: false }, (tx) => tx`update pgml.jobs set model_id = ${modelId} where id = ${id}`).catch(() => {}),
+        onModel: (modelId) => void sql`select pgml_worker.job_model(${id}, ${this.id}, ${modelId})`.catch(() => {}),
       });
-      await withCaller(deps.pool, ctx, { readOnly: false }, (tx) => tx`update pgml.jobs set status = 'succeeded', progress = 1, result = ${tx.json(result as never)}, model_id = ${result.model_id}, finished_at = clock_timestamp() where id = ${id}`);
+      await sql`select pgml_worker.job_model(${id}, ${this.id}, ${result.model_id})`;
+      await sql`select pgml_worker.finish_job(${id}, ${this.id}, 'succeeded', ${sql.json(result as never)}, null)`;
       this.o.log.info({ job: id, model: result.model_id }, 'training job succeeded');
     } catch (e) {
       const err = toApiError(e, true);
       const status = abort.signal.aborted ? 'cancelled' : 'failed';
-      await withCaller(deps.pool, ctx, { readOnly: false }, (tx) => tx`update pgml.jobs set status = ${status}, error = ${tx.json(err.body as never)}, finished_at = clock_timestamp() where id = ${id}`).catch(() => {});
+      await sql`select pgml_worker.finish_job(${id}, ${this.id}, ${status}, null, ${sql.json(err.body as never)})`.catch(() => {});
       this.o.log.info({ job: id, status, error: err.body.message }, 'training job ended');
     } finally {
       clearInterval(beat);
-      this.current = null;
-      this.completed++;
     }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    this.current?.abort.abort();
+    for (const a of this.active.values()) a.abort.abort();
     await this.unlisten?.().catch(() => {});
     await this.running?.catch(() => {});
+    await Promise.all([...this.active.values()].map((a) => a.done.catch(() => {})));
   }
 }

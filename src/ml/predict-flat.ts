@@ -62,8 +62,16 @@ function treeDepth(feature: Int32Array, left: Int32Array, right: Int32Array): nu
   return max;
 }
 
-/** The flat form of a tree ensemble, or null when it is too deep to pad. */
-export function flattenEnsemble(m: TreeEnsembleModel): FlatEnsemble | null {
+/** Bytes of the flat arrays of T trees padded to `depth` with `leafWidth` values per leaf. */
+export function flatBytes(trees: number, depth: number, leafWidth: number): number {
+  return trees * (((1 << depth) - 1) * (Int32Array.BYTES_PER_ELEMENT + Float64Array.BYTES_PER_ELEMENT) + (1 << depth) * leafWidth * Float64Array.BYTES_PER_ELEMENT);
+}
+
+/**
+ * The flat form of a tree ensemble, or null when it is too deep to pad or its padded arrays would
+ * take more than `maxBytes` (then the compact pointer layout serves it).
+ */
+export function flattenEnsemble(m: TreeEnsembleModel, maxBytes = Infinity): FlatEnsemble | null {
   let depth = 0;
   for (const t of m.trees) {
     if (t.feature.length === 0) return null;
@@ -75,6 +83,7 @@ export function flattenEnsemble(m: TreeEnsembleModel): FlatEnsemble | null {
   const K = m.outputs;
   const leafWidth = m.treeOutput ? 1 : K;
   const T = m.trees.length;
+  if (flatBytes(T, depth, leafWidth) > maxBytes) return null;
   const feature = shared(Int32Array, T * internal);
   const threshold = shared(Float64Array, T * internal);
   const leaf = shared(Float64Array, T * leaves * leafWidth);

@@ -108,11 +108,17 @@ export function finishEnsembleRow(m: EnsembleFinish, trees: number, out: Float64
   finish(m.post, K, binary, out, at);
 }
 
+/**
+ * The leaf a row reaches. Loaded artifacts are validated as trees (artifact-limits.ts); the step
+ * bound is the backstop that keeps a looping tree from spinning the thread forever.
+ */
 export function leafOf(tree: Tree, row: ArrayLike<number>): number {
   const { feature, threshold, left, right, missingLeft } = tree;
   let i = 0;
   let f = feature[0];
+  let steps = feature.length;
   while (f >= 0) {
+    if (--steps < 0) throw new Error('tree walk longer than the tree: the model artifact is corrupt');
     const v = row[f];
     if (v < threshold[i]) i = left[i];
     else if (v === v) i = right[i];

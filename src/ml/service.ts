@@ -6,8 +6,9 @@ import type { TransactionSql } from 'postgres';
 import { withCaller, type CallerContext } from '../db/as-caller.ts';
 import type { Pool } from '../db/pool.ts';
 import { apiError } from '../rest/errors.ts';
-import { beatsDeployed, deploy, findProject, requireProject, type ProjectRow, type Strategy } from './catalog.ts';
-import { ALGORITHMS, checkAlgorithm, checkTask, MLInputError, resolveHyperparams } from './hyperparams.ts';
+import { beatsDeployed, deploy, ensureProject, findProject, requireProject, type Strategy } from './catalog.ts';
+import { ALGORITHMS, checkAlgorithm, checkTask, checkTrainingCaps, MLInputError, resolveHyperparams } from './hyperparams.ts';
+import type { ArtifactLimits } from './artifact-limits.ts';
 import { encodeModel } from './model-codec.ts';
 import { toSqlModel } from './sql-model.ts';
 import type { ModelMetadata, Task, TrainedModel } from './model-types.ts';
@@ -17,13 +18,16 @@ import { readRelation } from './relation.ts';
 import { binaryFeatureMatrix, type BinaryFormat } from './binary-rows.ts';
 import { featuresToRow, predictFeatures, predictRows, type LoadedModel, type ModelCache, type Predictions } from './serving.ts';
 import { TrainingCancelled, trainInWorker } from './trainer.ts';
+import type { TrainingSlot, TrainingSlots } from './training-slots.ts';
 import type { Metrics } from '../metrics.ts';
 import type { WirePool } from '../db/wire/pool.ts';
 import { runAsCallerSelected } from '../db/wire/select.ts';
 
-export interface MlLimits {
+export interface MlLimits extends ArtifactLimits {
   maxRows: number;
   timeoutMs: number;
+  /** hyperparameter combinations a search may train (PGML_MAX_SEARCH_CANDIDATES) */
+  maxSearchCandidates: number;
 }
 
 export interface MlDeps {
@@ -33,6 +37,8 @@ export interface MlDeps {
   models: ModelCache;
   limits: MlLimits;
   metrics?: Metrics;
+  /** this process's bounded trainings (per process and per role); unset = unbounded */
+  trainings?: TrainingSlots;
 }
 
 export interface TrainRequest {
@@ -77,7 +83,25 @@ function labelColumn(req: TrainRequest): string | null {
  * data holds), trains off the event loop, then records the model, its artifacts and an automatic
  * deployment as the caller. A failure marks the model failed; nothing half-trained is deployable.
  */
-export async function train(deps: MlDeps, ctx: CallerContext, req: TrainRequest, opts: { signal?: AbortSignal; onProgress?: (f: number) => void; onModel?: (id: string) => void } = {}): Promise<TrainResponse> {
+export async function train(deps: MlDeps, ctx: CallerContext, req: TrainRequest, opts: TrainOptions = {}): Promise<TrainResponse> {
+  // a slot first: a refused training (429) costs no read of the relation
+  const own = opts.slot ? null : (deps.trainings?.acquire(ctx.role) ?? null);
+  try {
+    return await trainIn(deps, ctx, req, { ...opts, slot: opts.slot ?? own ?? undefined });
+  } finally {
+    own?.release();
+  }
+}
+
+export interface TrainOptions {
+  signal?: AbortSignal;
+  onProgress?: (f: number) => void;
+  onModel?: (id: string) => void;
+  /** a slot the caller already holds (the job worker's); otherwise train() takes one */
+  slot?: TrainingSlot;
+}
+
+async function trainIn(deps: MlDeps, ctx: CallerContext, req: TrainRequest, opts: TrainOptions): Promise<TrainResponse> {
   if (!req.project_name) throw new MLInputError('project_name is required');
   const yColumn = labelColumn(req);
   const prepared = await withCaller(deps.pool, ctx, { readOnly: false }, async (tx) => {
@@ -90,6 +114,7 @@ export async function train(deps: MlDeps, ctx: CallerContext, req: TrainRequest,
     if (task !== 'clustering' && yColumn === null) throw new MLInputError(`${task} needs y_column_name`);
     const algorithm = checkAlgorithm(task, req.algorithm ?? 'linear');
     resolveHyperparams(task, algorithm, req.hyperparams ?? {});
+    checkTrainingCaps(req, deps.limits);
     const data = await readRelation(tx, req.relation_name, yColumn, { maxRows: deps.limits.maxRows });
     if (data.label) {
       const nulls = data.label.kind === 'text' ? data.label.values.some((v) => v === null) : Array.prototype.some.call(data.label.values, (v: number) => Number.isNaN(v));
@@ -98,7 +123,7 @@ export async function train(deps: MlDeps, ctx: CallerContext, req: TrainRequest,
         throw new MLInputError(`regression needs a numeric y_column_name; "${yColumn}" is ${data.described.find((c) => c.name === yColumn)?.type}`, 'Use task "classification" for labels, or cast the column');
       }
     }
-    const project = existing ?? ((await tx`insert into pgml.projects (name, task) values (${req.project_name}, ${task}) returning id::text, name, task::text, owner`)[0] as unknown as ProjectRow);
+    const project = existing ?? (await ensureProject(tx, req.project_name, task));
     const testSize = req.test_size ?? 0.25;
     const testSampling = req.test_sampling ?? 'random';
     const [snap] = await tx`insert into pgml.snapshots (relation_name, y_column_name, test_size, test_sampling, status, owner)
@@ -108,6 +133,8 @@ export async function train(deps: MlDeps, ctx: CallerContext, req: TrainRequest,
               ${tx.json((req.search_params ?? {}) as never)}, ${tx.json((req.search_args ?? {}) as never)}, ${project.owner}) returning id::text`;
     return { project, task, algorithm, data, snapshotId: snap.id as string, modelId: model.id as string, testSize, testSampling };
   });
+  // heart-beaten until the slot is released: a model of a killed replica is failed by the sweep
+  opts.slot?.track(prepared.modelId, prepared.project.owner);
   opts.onModel?.(prepared.modelId);
 
   let output;
@@ -337,16 +364,17 @@ export interface ImportBody {
 export async function importModel(deps: MlDeps, ctx: CallerContext, name: string, body: ImportBody): Promise<{ project: string; model_id: number; deployed: boolean; native: boolean }> {
   const task = checkTask(body.task);
   const bytes = new Uint8Array(Buffer.from(body.onnx ?? '', 'base64'));
-  const imported = await importOnnx(bytes, { task, classes: body.classes, feature_names: body.feature_names, algorithm: body.algorithm });
+  const imported = await importOnnx(bytes, { task, classes: body.classes, feature_names: body.feature_names, algorithm: body.algorithm, limits: deps.limits });
   return withCaller(deps.pool, ctx, { readOnly: false }, async (tx) => {
     let project = await findProject(tx, name);
     if (project && project.task !== task) throw new MLInputError(`project "${name}" has task ${project.task}, not ${task}`);
-    project ??= (await tx`insert into pgml.projects (name, task) values (${name}, ${task}) returning id::text, name, task::text, owner`)[0] as unknown as ProjectRow;
+    project ??= await ensureProject(tx, name, task);
     const meta = { ...imported.meta, labelValues: imported.labelValues };
-    const [model] = await tx`insert into pgml.models (project_id, num_features, algorithm, runtime, hyperparams, status, metrics, metadata, owner)
-      values (${project.id}, ${meta.featureCount}, ${meta.algorithm}, 'onnx', '{}', 'successful', ${tx.json((body.metrics ?? {}) as never)}, ${tx.json(meta as never)}, ${project.owner}) returning id::text`;
+    // one INSERT: a successful model's columns are immutable (sql/006)
+    const sqlModel = imported.native ? sqlModelJson(tx, imported.native, meta) : null;
+    const [model] = await tx`insert into pgml.models (project_id, num_features, algorithm, runtime, hyperparams, status, metrics, metadata, sql_model, owner)
+      values (${project.id}, ${meta.featureCount}, ${meta.algorithm}, 'onnx', '{}', 'successful', ${tx.json((body.metrics ?? {}) as never)}, ${tx.json(meta as never)}, ${sqlModel}, ${project.owner}) returning id::text`;
     await tx`insert into pgml.files (model_id, path, data, owner) values (${model.id}, 'model.onnx', ${Buffer.from(imported.onnx)}, ${project.owner})`;
-    if (imported.native) await tx`update pgml.models set sql_model = ${sqlModelJson(tx, imported.native, meta)} where id = ${model.id}`;
     if (imported.native) await tx`insert into pgml.files (model_id, path, data, owner) values (${model.id}, 'model.json', ${Buffer.from(encodeModel(imported.native))}, ${project.owner})`;
     let deployed = false;
     if (body.deploy !== false) deployed = (await deploy(tx, project, 'specific', { modelId: model.id as string })) !== null;

@@ -8,12 +8,15 @@
  * native form, and batches of BATCH_THRESHOLD rows or more of ensembles too deep to flatten.
  */
 import type { TransactionSql } from 'postgres';
-import { apiError } from '../rest/errors.ts';
+import { ApiError, apiError } from '../rest/errors.ts';
+import { type ArtifactLimits, ArtifactError, DEFAULT_ARTIFACT_LIMITS, trainedModelBytes, validateMetadata, validateTrainedModel } from './artifact-limits.ts';
 import { MLInputError } from './hyperparams.ts';
 import { decodeModel } from './model-codec.ts';
 import type { ColumnPreprocessor, Matrix, ModelMetadata, TrainedModel } from './model-types.ts';
+import { decodeModel as decodeOnnx } from './onnx/proto.ts';
 import { OrtModel } from './onnx/runtime.ts';
-import { encodeRawRows } from './onnx/raw-input.ts';
+import { encodeRawRows, rawLayout } from './onnx/raw-input.ts';
+import { checkOnnxModel } from './onnx/validate.ts';
 import { evaluateFlat, flattenEnsemble, predictNaNRowsExactly, type FlatEnsemble } from './predict-flat.ts';
 import { predictMatrix, outputWidth } from './predict-native.ts';
 import { defaultPredictThreads, PredictThreads } from './predict-threads.ts';
@@ -25,6 +28,15 @@ import { featureWidth, transformRowInto, type InputRow } from './preprocess.ts';
  * native at every size: a dot product per row is far cheaper than ORT's per-call overhead.
  */
 export const BATCH_THRESHOLD = 256;
+
+/** An onnxruntime session is counted as this many times its model's bytes. */
+const ORT_BYTES_FACTOR = 2;
+
+export interface ModelCacheOptions {
+  /** total estimated bytes of loaded models; least recently used ones are dropped above it (PGML_MODEL_CACHE_BYTES) */
+  maxBytes?: number;
+  limits?: ArtifactLimits;
+}
 
 export interface LoadedModel {
   id: string;
@@ -38,6 +50,15 @@ export interface LoadedModel {
   /** scratch buffers for the single-row native path */
   row: Float64Array;
   out: Float64Array;
+  /** estimated memory held: artifact bytes, evaluator arrays, an onnxruntime session once created */
+  bytes: number;
+  limits: ArtifactLimits;
+}
+
+/** A stored artifact the gateway refuses to serve: PostgREST's body, 422, naming the limit. */
+function unservable(modelId: string, e: ArtifactError): ApiError {
+  return apiError(422, 'PGML422', `Model ${modelId} cannot be served: ${e.message}`, e.details ?? null,
+    e.hint ?? 'Retrain or re-import the model; artifacts are validated every time they are loaded');
 }
 
 export class ModelCache {
@@ -49,9 +70,14 @@ export class ModelCache {
 
   private readonly threads: PredictThreads;
 
+  private readonly maxBytes: number;
+  private readonly limits: ArtifactLimits;
+
   /** predictThreads: threads large tree batches are split over (PGML_PREDICT_THREADS) */
-  constructor(private readonly capacity = 64, predictThreads = defaultPredictThreads()) {
+  constructor(private readonly capacity = 64, predictThreads = defaultPredictThreads(), opts: ModelCacheOptions = {}) {
     this.threads = new PredictThreads(predictThreads);
+    this.limits = opts.limits ?? DEFAULT_ARTIFACT_LIMITS;
+    this.maxBytes = opts.maxBytes ?? 4 * this.limits.maxModelBytes;
   }
 
   /** Stops the predict worker thread, if one runs. */
@@ -61,7 +87,7 @@ export class ModelCache {
 
   get bytes(): number {
     let n = 0;
-    for (const m of this.entries.values()) n += m.onnx.byteLength;
+    for (const m of this.entries.values()) n += m.bytes;
     return n;
   }
 
@@ -73,29 +99,71 @@ export class ModelCache {
       return hit;
     }
     const started = performance.now();
-    // read as the caller: RLS on pgml.files still decides
-    const rows = await tx`select m.metadata, f.path, f.data from pgml.models m join pgml.files f on f.model_id = m.id where m.id = ${modelId} and f.path in ('model.json', 'model.onnx')`;
+    const max = this.limits.maxModelBytes;
+    // read as the caller: RLS on pgml.files still decides. Sizes first: nothing larger than the
+    // per-model limit is fetched.
+    const rows = await tx`select f.path, octet_length(f.data)::float8 as size, octet_length(m.metadata::text)::float8 as meta_size,
+        case when octet_length(f.data) <= ${max} then f.data end as data,
+        case when octet_length(m.metadata::text) <= ${max} then m.metadata end as metadata
+      from pgml.models m join pgml.files f on f.model_id = m.id where m.id = ${modelId} and f.path in ('model.json', 'model.onnx')`;
     const onnx = rows.find((r) => r.path === 'model.onnx');
     if (!onnx) throw apiError(404, 'PGML404', `Model ${modelId} has no artifact`);
     const json = rows.find((r) => r.path === 'model.json');
-    const meta = onnx.metadata as ModelMetadata;
-    const native = json ? decodeModel(json.data as Uint8Array) : null;
-    const loaded: LoadedModel = {
-      id: modelId,
-      meta,
-      native,
-      onnx: onnx.data as Uint8Array,
-      ort: null,
-      flat: native?.kind === 'trees' ? flattenEnsemble(native) : null,
-      threads: this.threads,
-      row: new Float64Array(meta.featureCount),
-      out: new Float64Array(native ? outputWidth(native) : 1),
-    };
+    let loaded: LoadedModel;
+    try {
+      loaded = this.build(modelId, onnx, json);
+    } catch (e) {
+      if (e instanceof ArtifactError) throw unservable(modelId, e);
+      if (e instanceof SyntaxError || e instanceof RangeError || e instanceof TypeError) {
+        throw unservable(modelId, new ArtifactError('malformed model artifact', e.message));
+      }
+      throw e;
+    }
     this.loads++;
     this.onLoad?.((performance.now() - started) / 1000);
     this.entries.set(modelId, loaded);
-    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
+    this.trim(modelId);
     return loaded;
+  }
+
+  /** Validates everything read from the rows before building anything sized by it. */
+  private build(modelId: string, onnxRow: Record<string, unknown>, jsonRow: Record<string, unknown> | undefined): LoadedModel {
+    const limits = this.limits;
+    const stored = Number(onnxRow.size) + Number(jsonRow?.size ?? 0) + Number(onnxRow.meta_size);
+    if (stored > limits.maxModelBytes || onnxRow.data === null || jsonRow?.data === null || onnxRow.metadata === null) {
+      throw tooLarge(stored, limits);
+    }
+    const meta = validateMetadata(onnxRow.metadata, limits);
+    const onnx = onnxRow.data as Uint8Array;
+    const native = jsonRow ? validateTrainedModel(decodeModel(jsonRow.data as Uint8Array), meta, limits) : null;
+    let bytes = onnx.byteLength + Number(onnxRow.meta_size) + (native ? trainedModelBytes(native) : ORT_BYTES_FACTOR * onnx.byteLength);
+    if (bytes > limits.maxModelBytes) throw tooLarge(bytes, limits);
+    const flat = native?.kind === 'trees' ? flattenEnsemble(native, limits.maxModelBytes - bytes) : null;
+    if (flat) bytes += flat.feature.byteLength + flat.threshold.byteLength + flat.leaf.byteLength;
+    return {
+      id: modelId,
+      meta,
+      native,
+      onnx,
+      ort: null,
+      flat,
+      threads: this.threads,
+      row: new Float64Array(meta.featureCount),
+      out: new Float64Array(native ? outputWidth(native) : 1),
+      bytes,
+      limits,
+    };
+  }
+
+  /** Drops least recently used models (never `keep`) until count and bytes are within bounds. */
+  private trim(keep: string): void {
+    let total = this.bytes;
+    for (const [id, m] of this.entries) {
+      if (this.entries.size <= this.capacity && total <= this.maxBytes) break;
+      if (id === keep) continue;
+      this.entries.delete(id);
+      total -= m.bytes;
+    }
   }
 
   /** A loaded model, without any access check: only after the caller's lookup named it. */
@@ -112,8 +180,35 @@ export class ModelCache {
   }
 }
 
+function tooLarge(bytes: number, limits: ArtifactLimits): ArtifactError {
+  const mb = (n: number) => `${Math.ceil(n / 1048576)} MiB`;
+  return new ArtifactError(`the model needs about ${mb(bytes)} in memory, above the per-model limit of ${mb(limits.maxModelBytes)}`,
+    `limit PGML_MODEL_MAX_BYTES = ${limits.maxModelBytes}`, 'Raise PGML_MODEL_MAX_BYTES, or train a smaller model (fewer trees, lower max_depth)', 'maxModelBytes');
+}
+
+/**
+ * The onnxruntime session of a model, created on first use. The stored graph is checked like an
+ * upload first: a row owner may have inserted any bytes.
+ */
 function ortOf(m: LoadedModel): Promise<OrtModel> {
-  m.ort ??= OrtModel.create(m.onnx, { labelValues: m.meta.labelValues });
+  if (m.ort) return m.ort;
+  try {
+    checkOnnxModel(decodeOnnx(m.onnx), m.limits);
+  } catch (e) {
+    const err = e instanceof ArtifactError ? e : new ArtifactError('malformed model.onnx', (e as Error).message);
+    return Promise.reject(unservable(m.id, err));
+  }
+  const width = rawLayout(m.meta).rawWidth;
+  m.bytes += m.native ? ORT_BYTES_FACTOR * m.onnx.byteLength : 0;
+  m.ort = OrtModel.create(m.onnx, { labelValues: m.meta.labelValues }).then(async (ort) => {
+    if (ort.inputWidth !== width) {
+      await ort.release();
+      throw unservable(m.id, new ArtifactError(`model.onnx takes ${ort.inputWidth} inputs but the metadata describes ${width}`));
+    }
+    return ort;
+  });
+  // a failed session is not cached: the next call reports the error again
+  m.ort.catch(() => (m.ort = null));
   return m.ort;
 }
 

@@ -1,4 +1,5 @@
-import { spawnWorker } from '../worker-thread.ts';
+import type { Worker } from 'node:worker_threads';
+import { spawnBundledWorker } from '../worker-thread.ts';
 import { MLInputError } from './hyperparams.ts';
 import type { ColumnPreprocessor, ModelMetadata, TrainedModel } from './model-types.ts';
 import type { TrainJob, WorkerMessage } from './train-worker.ts';
@@ -25,13 +26,20 @@ export class TrainingCancelled extends Error {
 const WORKER_URL = new URL('./train-worker.ts', import.meta.url);
 
 /**
- * Trains in a worker thread. `signal` cancels (the worker stops at its next check, and is
- * terminated if it does not within a second); `timeoutMs` bounds the training time.
+ * Trains in a worker thread of its own (terminating it is the only sure stop of a runaway
+ * training). The thread runs the entry bundled once per process, so it needs no TypeScript
+ * loader; how many run at once is bounded by the caller (training-slots.ts). `signal` cancels
+ * (the worker stops at its next check, and is terminated if it does not within a second);
+ * `timeoutMs` bounds the training time.
  */
-export function trainInWorker(job: Omit<TrainJob, 'cancel'>, opts: { signal?: AbortSignal; timeoutMs?: number; onProgress?: (f: number) => void } = {}): Promise<TrainOutput> {
+export async function trainInWorker(job: Omit<TrainJob, 'cancel'>, opts: { signal?: AbortSignal; timeoutMs?: number; onProgress?: (f: number) => void } = {}): Promise<TrainOutput> {
+  if (opts.signal?.aborted) throw new TrainingCancelled('training was cancelled');
+  return run(await spawnBundledWorker(WORKER_URL), job, opts);
+}
+
+function run(worker: Worker, job: Omit<TrainJob, 'cancel'>, opts: { signal?: AbortSignal; timeoutMs?: number; onProgress?: (f: number) => void }): Promise<TrainOutput> {
   const cancel = new SharedArrayBuffer(4);
   const flag = new Int32Array(cancel);
-  const worker = spawnWorker(WORKER_URL);
   return new Promise<TrainOutput>((resolve, reject) => {
     let settled = false;
     let killTimer: NodeJS.Timeout | undefined;

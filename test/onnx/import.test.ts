@@ -250,8 +250,14 @@ describe('importOnnx: bad uploads', () => {
   });
 
   it('a graph onnxruntime cannot load', async () => {
-    const bad = node('NoSuchOp', ['X'], ['variable'], [], 'com.example');
+    const bad = node('Add', ['X'], ['variable']);
     const err = await rejects(modelBytes([bad], [floatInput('X', 2)], [valueInfo('variable', DataType.FLOAT, ['N', 1])]), /onnxruntime cannot load/);
+    expect(err.details).toBeTruthy();
+  });
+
+  it('an operator outside the accepted set (custom domain) is refused before onnxruntime sees it', async () => {
+    const bad = node('NoSuchOp', ['X'], ['variable'], [], 'com.example');
+    const err = await rejects(modelBytes([bad], [floatInput('X', 2)], [valueInfo('variable', DataType.FLOAT, ['N', 1])]), /com\.example\.NoSuchOp is not accepted/);
     expect(err.details).toBeTruthy();
   });
 

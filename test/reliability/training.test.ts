@@ -174,7 +174,8 @@ describe('training limits', () => {
   beforeAll(async () => {
     // only this in-process gateway (with the limits) may claim jobs now
     for (const p of procs) await p.stop();
-    app = await startGateway(db, { PGML_TRAIN_MAX_ROWS: '1000', PGML_TRAIN_TIMEOUT: '1' });
+    // PGML_MAX_TREES raised so the deliberately endless training below is allowed to start
+    app = await startGateway(db, { PGML_TRAIN_MAX_ROWS: '1000', PGML_TRAIN_TIMEOUT: '1', PGML_MAX_TREES: '100000' });
     auth = bearer(await token({ role: 'authenticated' }));
   });
   afterAll(async () => app?.close());

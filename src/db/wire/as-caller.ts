@@ -37,6 +37,7 @@ export async function runAsCallerPipelined(pool: WirePool, ctx: CallerContext, s
   return connectionErrorsAs503(() =>
     pool.use(async (conn) => {
       if (opts.signal?.aborted) throw new RequestAborted();
+      opts.bridge?.bind?.(conn.pid);
       const onAbort = () => void conn.cancel().catch(() => {});
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       try {

@@ -47,7 +47,8 @@ export interface ConnectionOptions {
   prepare: boolean;
   statementCacheSize: number;
   connectTimeoutMs: number;
-  onNotice?: (notice: NoticeMessage) => void;
+  /** must not throw: it runs while the connection parses its input */
+  onNotice?: (notice: NoticeMessage, conn: WireConnection) => void;
 }
 
 const NO_PARAMS: unknown[] = [];
@@ -295,7 +296,11 @@ export class WireConnection {
   private onMessage = (msg: BackendMessage): void => {
     switch (msg.name) {
       case 'notice':
-        this.opts.onNotice?.(msg as NoticeMessage);
+        try {
+          this.opts.onNotice?.(msg as NoticeMessage, this);
+        } catch {
+          // a notice (any role can raise one) must not break the connection
+        }
         return;
       case 'parameterStatus': {
         const m = msg as unknown as { parameterName: string; parameterValue: string };

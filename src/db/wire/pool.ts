@@ -10,7 +10,7 @@ import { WireConnection } from './connection.ts';
 import { ImplicitBatcher } from './batcher.ts';
 
 export interface WirePoolOptions extends Omit<PoolOptions, 'onNotice'> {
-  onNotice?: (notice: NoticeMessage) => void;
+  onNotice?: (notice: NoticeMessage, conn: WireConnection) => void;
   /** prepared statements kept per connection (LRU); default 256 */
   statementCacheSize?: number;
   /** close connections idle this long; default 60 s */

@@ -21,7 +21,7 @@ export function dbClientFromEnv(env: NodeJS.ProcessEnv = process.env): DbClient 
 export function createRequestPool(options: PoolOptions & { batchGroups?: number }, env: NodeJS.ProcessEnv = process.env): WirePool | null {
   if (dbClientFromEnv(env) !== 'pipeline') return null;
   const { onNotice, ...rest } = options;
-  return new WirePool({ ...rest, onNotice: onNotice ? (n) => onNotice({ message: n.message, detail: n.detail }) : undefined });
+  return new WirePool({ ...rest, onNotice: onNotice ? (n, conn) => onNotice({ message: n.message, detail: n.detail }, { pid: conn.pid }) : undefined });
 }
 
 export interface RequestPools {

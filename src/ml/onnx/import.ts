@@ -6,6 +6,7 @@
  * after Imputer/Scaler) also converted to a TrainedModel, kept only if it reproduces the
  * original's predictions.
  */
+import { type ArtifactLimits, ArtifactError, checkSize, DEFAULT_ARTIFACT_LIMITS, validateTrainedModel } from '../artifact-limits.ts';
 import type { ModelMetadata, Task, TrainedModel } from '../model-types.ts';
 import { exportOnnx } from './export.ts';
 import { convertGraph } from './import-convert.ts';
@@ -15,6 +16,7 @@ import {
   node, tensorDims, type ValueInfoProto, valueInfo,
 } from './proto.ts';
 import { type OrtPrediction, OrtModel } from './runtime.ts';
+import { checkOnnxModel } from './validate.ts';
 
 export { OnnxImportError } from './import-error.ts';
 
@@ -24,6 +26,8 @@ export interface ImportOptions {
   classes?: (string | number | boolean)[];
   feature_names?: string[];
   algorithm?: string;
+  /** size limits every declared size is checked against before anything is allocated */
+  limits?: ArtifactLimits;
 }
 
 export interface ImportedModel {
@@ -43,10 +47,22 @@ const INPUT = 'input';
 const HINT_EXPORT = 'export with a single input, e.g. skl2onnx.to_onnx(model, initial_types=[("input", FloatTensorType([None, n_features]))])';
 
 export async function importOnnx(bytes: Uint8Array, opts: ImportOptions): Promise<ImportedModel> {
+  try {
+    return await importChecked(bytes, opts, opts.limits ?? DEFAULT_ARTIFACT_LIMITS);
+  } catch (e) {
+    if (e instanceof ArtifactError) throw new OnnxImportError(e.message, e.details, e.hint);
+    throw e;
+  }
+}
+
+async function importChecked(bytes: Uint8Array, opts: ImportOptions, limits: ArtifactLimits): Promise<ImportedModel> {
   const warnings: string[] = [];
   const proto = decode(bytes);
+  checkOnnxModel(proto, limits);
   const graph = proto.graph!;
-  const { originalInput, width, elemType } = findInput(graph, opts);
+  const { originalInput, width, elemType } = findInput(graph, opts, limits);
+  if (opts.feature_names) checkSize('the number of feature_names', opts.feature_names.length, limits, 'maxFeatures');
+  if (opts.classes) checkSize('the number of classes', opts.classes.length, limits, 'maxClasses');
   const featureNames = opts.feature_names ?? Array.from({ length: width }, (_, i) => `f${i}`);
   if (featureNames.length !== width) {
     throw new OnnxImportError(`feature_names has ${featureNames.length} names but the model takes ${width} features`);
@@ -74,11 +90,14 @@ export async function importOnnx(bytes: Uint8Array, opts: ImportOptions): Promis
       'check the opsets (ai.onnx ≤ 23, ai.onnx.ml ≤ 5) and that the model passes onnx.checker.check_model');
   }
   let sample: OrtPrediction;
-  const probe = verificationRows(width, 64);
+  const probeRows = probeRowCount(width, 64);
+  const probe = verificationRows(width, probeRows);
   try {
-    sample = await ortModel.run(probe, 64);
+    sample = await ortModel.run(probe, probeRows);
+    checkSize('the width of the model output', Math.max(sample.classes ?? 1, sample.valueWidth), limits, 'maxClasses');
   } catch (e) {
     await ortModel.release();
+    if (e instanceof ArtifactError) throw e;
     throw new OnnxImportError('the model fails on a test batch', (e as Error).message);
   }
 
@@ -109,12 +128,18 @@ export async function importOnnx(bytes: Uint8Array, opts: ImportOptions): Promis
   } else {
     meta.columns = conv.columns;
     meta.algorithm = opts.algorithm ?? `onnx:${conv.modelOp}`;
-    const mismatch = await verifyNative(ortModel, conv.model, meta, width);
+    const mismatch = await verifyNative(ortModel, conv.model, meta, width, probeRowCount(width, 512));
     if (mismatch) {
       warnings.push(`served by onnxruntime only: the converted model disagrees (${mismatch})`);
       meta.algorithm = opts.algorithm ?? 'onnx';
     } else {
-      native = conv.model;
+      try {
+        native = validateTrainedModel(conv.model, meta, limits);
+      } catch (e) {
+        if (!(e instanceof ArtifactError)) throw e;
+        warnings.push(`served by onnxruntime only: ${e.message}`);
+        meta.algorithm = opts.algorithm ?? 'onnx';
+      }
     }
   }
   await ortModel.release();
@@ -144,7 +169,7 @@ function decode(bytes: Uint8Array): ModelProto {
   return proto;
 }
 
-function findInput(graph: GraphProto, opts: ImportOptions): { originalInput: ValueInfoProto; width: number; elemType: number } {
+function findInput(graph: GraphProto, opts: ImportOptions, limits: ArtifactLimits): { originalInput: ValueInfoProto; width: number; elemType: number } {
   const inits = new Set((graph.initializer ?? []).map((t) => t.name));
   const inputs = (graph.input ?? []).filter((v) => !inits.has(v.name));
   if (inputs.length !== 1) {
@@ -169,6 +194,7 @@ function findInput(graph: GraphProto, opts: ImportOptions): { originalInput: Val
     throw new OnnxImportError(`the width of input ${input.name} is not fixed`, `shape ${JSON.stringify(dims)}`,
       'pass feature_names, or export with a fixed number of features');
   }
+  checkSize(`the width of input ${input.name}`, width, limits, 'maxFeatures', 1);
   return { originalInput: input, width, elemType: tt.elem_type };
 }
 
@@ -277,6 +303,11 @@ function classLabelsOf(graph: GraphProto, tensor: string): (string | number)[] |
   return undefined;
 }
 
+/** Probe rows for a model `width` wide: `wanted`, fewer for wide models (at most ~4M values). */
+function probeRowCount(width: number, wanted: number): number {
+  return Math.max(4, Math.min(wanted, Math.floor(4_000_000 / width)));
+}
+
 /** Deterministic probe rows: a spread of magnitudes plus some NaN. */
 function verificationRows(width: number, rows: number): Float32Array {
   const x = new Float32Array(rows * width);
@@ -289,7 +320,7 @@ function verificationRows(width: number, rows: number): Float32Array {
   return x;
 }
 
-async function verifyNative(original: OrtModel, model: TrainedModel, meta: ModelMetadata, width: number): Promise<string | undefined> {
+async function verifyNative(original: OrtModel, model: TrainedModel, meta: ModelMetadata, width: number, rows: number): Promise<string | undefined> {
   let exported: OrtModel;
   try {
     exported = await OrtModel.create(exportOnnx(model, meta));
@@ -297,7 +328,6 @@ async function verifyNative(original: OrtModel, model: TrainedModel, meta: Model
     return `re-export failed: ${(e as Error).message}`;
   }
   try {
-    const rows = 512;
     const x = verificationRows(width, rows);
     const a = await original.run(x, rows);
     const b = await exported.run(x, rows);
