@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The dashboard tests (test/dashboard.test.ts) drive a real Chromium with playwright-core. They
+# The browser tests (npm run test:browser: test/browser/) drive a real Chromium with playwright-core. They
 # use the distribution's browser, not a Playwright download: install Debian's `chromium` package
 # when no Chromium is on the machine. Idempotent; needs root (or sudo) only when it installs.
 set -euo pipefail

@@ -10,6 +10,7 @@ import type { TestProject } from 'vitest/node';
 import postgres from 'postgres';
 import { startEmbeddedPostgres } from '../src/db/embedded.ts';
 import { createDefaultRoles } from '../src/db/bootstrap.ts';
+import { fixtureSummary } from './fixtures/index.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -30,6 +31,8 @@ function freePort(): Promise<number> {
 }
 
 export default async function setup(project: TestProject) {
+  // which data sets are the full ones of ../shared and which the repository's or generated stand-ins
+  console.log(fixtureSummary());
   let adminUrl = process.env.PGML_TEST_DATABASE_URL;
   let stop: (() => Promise<void>) | undefined;
   let dir: string | undefined;

@@ -80,9 +80,9 @@ describe('embeddings match an independent reference', () => {
 
 describe('truncation to the model max length', () => {
   it('truncates past max length and reports the count', async () => {
-    // each "hello" is one token: n words -> n + 2 tokens with [CLS] and [SEP]
-    const exact = Array(MAX_LEN - 2).fill('hello').join(' ');
-    const over = Array(MAX_LEN - 1).fill('hello').join(' ');
+    // each "the" is one token (in the real and the generated vocabulary): n words -> n + 2 tokens with [CLS] and [SEP]
+    const exact = Array(MAX_LEN - 2).fill('the').join(' ');
+    const over = Array(MAX_LEN - 1).fill('the').join(' ');
     const wayOver = Array(1000).fill('word').join(' ');
     expect(ref.tokenize(exact)).toHaveLength(MAX_LEN);
     const res = await embedder.embed('tiny', [exact, over, 'short', wayOver]);

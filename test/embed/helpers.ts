@@ -5,10 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { makeModel } from '../../src/embed/make-model.ts';
+import { tokenizerDir } from '../fixtures/index.ts';
 
+/**
+ * Random-weight models with the all-MiniLM-L6-v2 tokenizer of ../shared/models when present, else
+ * make-model's generated WordPiece vocabulary (test/fixtures; the global setup prints which).
+ */
 export function makeTinyModels(names: string[], seed = 7): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'pgml-embed-'));
-  names.forEach((name, i) => makeModel({ arch: 'tiny', name, out: dir, seed: seed + i }));
+  names.forEach((name, i) => makeModel({ arch: 'tiny', name, out: dir, seed: seed + i, tokenizerDir: tokenizerDir() }));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

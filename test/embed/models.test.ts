@@ -9,6 +9,7 @@ import { LocalEmbedder } from '../../src/embed/embedder.ts';
 import { ModelLoadError, UnknownModelError } from '../../src/embed/errors.ts';
 import { makeModel } from '../../src/embed/make-model.ts';
 import { makeTinyModels } from './helpers.ts';
+import { tokenizerDir, tokenizerSource } from '../fixtures/index.ts';
 
 let models: ReturnType<typeof makeTinyModels>;
 beforeAll(() => {
@@ -20,7 +21,12 @@ afterAll(() => models?.cleanup());
 describe('make-model', () => {
   it('writes the transformers.js layout with a consistent config', () => {
     const config = JSON.parse(readFileSync(join(models.dir, 'm1', 'config.json'), 'utf8'));
-    expect(config).toMatchObject({ model_type: 'bert', hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, vocab_size: 30522 });
+    // the vocabulary is the tokenizer's: all-MiniLM-L6-v2's 30522 tokens when ../shared/models has
+    // it, else make-model's generated WordPiece vocabulary (fewer than 1000 tokens)
+    const vocab = readFileSync(join(models.dir, 'm1', 'vocab.txt'), 'utf8').split('\n').filter(Boolean);
+    expect(config).toMatchObject({ model_type: 'bert', hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, vocab_size: vocab.length });
+    if (tokenizerSource() === 'shared') expect(config.vocab_size).toBe(30522);
+    else expect(config.vocab_size).toBeLessThan(1000);
     for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'sentence_bert_config.json']) {
       expect(readFileSync(join(models.dir, 'm1', f)).length).toBeGreaterThan(0);
     }
@@ -30,7 +36,11 @@ describe('make-model', () => {
     const session = await InferenceSession.create(join(models.dir, 'm1', 'onnx', 'model.onnx'));
     expect([...session.inputNames].sort()).toEqual(['attention_mask', 'input_ids', 'token_type_ids']);
     expect(session.outputNames).toEqual(['last_hidden_state']);
-    const ids = BigInt64Array.from([101n, 7592n, 2088n, 102n, 101n, 7592n, 102n, 0n]);
+    // [CLS] the world [SEP] / [CLS] the [SEP] [PAD], ids looked up in whichever vocabulary m1 has
+    const vocab = readFileSync(join(models.dir, 'm1', 'vocab.txt'), 'utf8').split('\n');
+    const [cls, the, world, sep, pad] = ['[CLS]', 'the', 'world', '[SEP]', '[PAD]'].map((t) => BigInt(vocab.indexOf(t)));
+    expect([cls, the, world, sep, pad].every((id) => id >= 0n)).toBe(true);
+    const ids = BigInt64Array.from([cls, the, world, sep, cls, the, sep, pad]);
     const mask = BigInt64Array.from([1n, 1n, 1n, 1n, 1n, 1n, 1n, 0n]);
     const out = await session.run({
       input_ids: new Tensor('int64', ids, [2, 4]),
@@ -44,7 +54,7 @@ describe('make-model', () => {
 
   it('is deterministic for a seed', () => {
     const a = readFileSync(join(models.dir, 'm1', 'onnx', 'model.onnx'));
-    const again = makeModel({ arch: 'tiny', name: 'm1-again', out: models.dir, seed: 7 });
+    const again = makeModel({ arch: 'tiny', name: 'm1-again', out: models.dir, seed: 7, tokenizerDir: tokenizerDir() });
     expect(readFileSync(join(again.dir, 'onnx', 'model.onnx')).equals(a)).toBe(true);
     expect(readFileSync(join(models.dir, 'm2', 'onnx', 'model.onnx')).equals(a)).toBe(false);
   });

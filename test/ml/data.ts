@@ -1,9 +1,11 @@
-/** Test helper: loads a CSV from /work/shared/data into typed RawColumns (empty cell = NULL). */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+/**
+ * Test helper: loads a data set into typed RawColumns (empty cell = NULL): the file of
+ * ../shared/data when present, else the repository's copy or a generated stand-in (test/fixtures).
+ */
 import type { RawColumn } from '../../src/ml/preprocess.ts';
+import { dataCsv } from '../fixtures/index.ts';
 
-export const DATA_DIR = fileURLToPath(new URL('../../../shared/data', import.meta.url));
+export { SHARED_DATA as DATA_DIR, dataSource } from '../fixtures/index.ts';
 
 export function parseCsv(text: string): string[][] {
   const rows: string[][] = [];
@@ -40,7 +42,7 @@ export function parseCsv(text: string): string[][] {
 
 /** Columns in file order; a column whose non-empty cells all parse as numbers is numeric. */
 export function loadCsv(path: string): RawColumn[] {
-  const [header, ...rows] = parseCsv(readFileSync(`${DATA_DIR}/${path}`, 'utf8'));
+  const [header, ...rows] = parseCsv(dataCsv(path));
   return header.map((name, j) => {
     const cells = rows.map((r) => r[j] ?? '');
     const numeric = cells.every((c) => c === '' || !Number.isNaN(Number(c)));
