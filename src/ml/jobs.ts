@@ -14,12 +14,15 @@ import { withCaller, type CallerContext } from '../db/as-caller.ts';
 import { apiError } from '../rest/errors.ts';
 import { toApiError } from '../rest/failure.ts';
 import { train, type MlDeps, type TrainRequest } from './service.ts';
+import { checkTrainingCaps } from './hyperparams.ts';
 import type { TrainingSlot, TrainingSlots } from './training-slots.ts';
 
 export const JOBS_CHANNEL = 'pgml_jobs';
 const HEARTBEAT_MS = 250;
 
 export async function enqueueTraining(deps: MlDeps, ctx: CallerContext, req: TrainRequest): Promise<{ id: number; status: string }> {
+  // refused now, as a synchronous training would be, rather than failing later in the queue
+  checkTrainingCaps(req, deps.limits);
   return withCaller(deps.pool, ctx, { readOnly: false }, async (tx) => {
     const [row] = await tx`insert into pgml.jobs (kind, params) values ('train', ${tx.json(req as never)}) returning id::int, status`;
     return row as { id: number; status: string };

@@ -307,5 +307,9 @@ describe('training hyperparameters are capped', () => {
       expect(String(r.body.details)).toMatch(expected[i][1]);
     });
     expectBystanderServed(report);
+    // queued trainings are refused at once too, not failed later in the queue
+    const queued = await post(`${base}/models/train`, { project_name: 'caps_async', task: 'regression', relation_name: 'art_data', y_column_name: 'y', algorithm: 'random_forest', hyperparams: { n_estimators: 20_000 } }, { ...tenant, prefer: 'respond-async' });
+    expect(queued.status, JSON.stringify(queued.body)).toBe(400);
+    expect(String(queued.body.details)).toMatch(/PGML_MAX_TREES/);
   }, 60_000);
 });
