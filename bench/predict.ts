@@ -63,6 +63,7 @@ import { startGatewayProcess, type RunningGateway } from './lib/gateway.ts';
 import { randomSecret, signToken } from './lib/jwt.ts';
 import { failures, type LoadSummary } from './lib/load.ts';
 import { cpuMeter, processTree, type Service } from './lib/proc.ts';
+import { predictDataSql } from './lib/predict-data.ts';
 import { runIfMain } from './lib/results.ts';
 import { metricValue } from './lib/prometheus.ts';
 import { formatTable, type Cell } from './lib/table.ts';
@@ -81,18 +82,7 @@ const LOAD_ROWS = 20_000;
 
 const F = Array.from({ length: FEATURES }, (_, i) => `f${i + 1}`);
 
-/** Deterministic (setseed) standard-normal features; the label is a noisy nonlinear function of them. */
-const DATA_SQL = `
-select setseed(0.2024);
-create table public.bench_predict (id int primary key, ${F.map((f) => `${f} float8 not null`).join(', ')}, label int not null);
-insert into public.bench_predict
-select id, ${F.map((_, i) => `x[${i + 1}]`).join(', ')},
-  case when 2 * sin(x[1]) + x[2] * x[3] + abs(x[4]) - 0.5 * x[6] * x[6] + 0.3 * x[5]
-            + (case when x[7] > 0.5 then 1 else -0.5 end) * x[8] + 0.5 * cos(3 * x[9]) + x[21] > 0.4
-       then 1 else 0 end
-from (select g as id, array(select sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()) from generate_series(1, ${FEATURES + 1}) where g > 0) as x
-      from generate_series(1, ${ROWS}) g) s;
-analyze public.bench_predict;
+const DATA_SQL = predictDataSql('bench_predict', ROWS) + `
 create view public.bench_predict_train as select ${F.join(', ')}, label from public.bench_predict;
 grant select on public.bench_predict, public.bench_predict_train to authenticated;
 `;

@@ -27,17 +27,15 @@ export function artifactLimits(c: Config): ArtifactLimits {
   return { maxFeatures: c.maxFeatures, maxClasses: c.maxClasses, maxTrees: c.maxTrees, maxTreeDepth: c.maxTreeDepth, maxTreeNodes: c.maxTreeNodes, maxCategories: c.maxCategories, maxModelBytes: c.modelMaxBytes };
 }
 
-/** auto: the one-round-trip pipeline, unless the URI asks for TLS, which only postgres.js speaks */
+/** auto: the one-round-trip pipeline (with or without TLS), unless the URI is a key=value string */
 export function resolveDbClient(choice: Config['dbClient'], uri: string): 'postgres' | 'pipeline' {
   if (choice !== 'auto') return choice;
-  let params: URLSearchParams;
   try {
-    params = new URL(uri).searchParams;
+    new URL(uri);
   } catch {
     return 'postgres'; // a key=value connection string: leave it to postgres.js
   }
-  const ssl = (params.get('sslmode') ?? params.get('ssl') ?? '').toLowerCase();
-  return ssl === '' || ssl === 'disable' || ssl === 'false' ? 'pipeline' : 'postgres';
+  return 'pipeline';
 }
 
 /** The long-lived resources of one gateway process: pool, schema cache, authenticator, listener. */
@@ -129,6 +127,7 @@ export class Gateway {
           this.listener = new ReloadListener(this.pool.sql, this.config.dbChannel, {
             reloadSchema: () => void this.reloadSchema(),
             reloadConfig: () => void this.reloadConfig().then(() => this.reloadSchema()),
+            announced: () => this.cache.announce(),
             log: (m) => this.log.info(m),
           });
           await this.listener.start();

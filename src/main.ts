@@ -3,14 +3,15 @@
  * CLI entry: embedded PostgreSQL when no database URI is configured, migrations, then serve.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import postgres from 'postgres';
 import { SignJWT } from 'jose';
 import { ConfigError, helpText, loadConfig, type Config } from './config.ts';
 import { createDefaultRoles, EMBEDDED_AUTHENTICATOR_PASSWORD } from './db/bootstrap.ts';
-import { startEmbeddedPostgres } from './db/embedded.ts';
-import { loginRoleOf, migrate } from './db/migrate.ts';
+import { EmbeddedStartError, embeddedJwtSecretFile, startEmbeddedPostgres } from './db/embedded.ts';
+import { connectPostgresJs } from './db/pool.ts';
+import { loginRoleOf, migrate, startupWork, type StartupWork } from './db/migrate.ts';
 import { buildAdminServer, buildServer } from './server.ts';
 import cluster from 'node:cluster';
 
@@ -21,9 +22,14 @@ function withUser(uri: string, user: string, password: string): string {
   return u.toString();
 }
 
-/** The embedded database's JWT secret is generated once and kept beside its data. */
+/**
+ * The embedded database's JWT secret is generated once and kept inside its data directory (never
+ * in the project root). A secret an older version left beside the data directory is moved in.
+ */
 function embeddedJwtSecret(dataDir: string): string {
-  const file = join(resolve(dataDir), '..', `${resolve(dataDir).split('/').pop()}.jwt-secret`);
+  const file = embeddedJwtSecretFile(dataDir);
+  const legacy = join(resolve(dataDir), '..', `${basename(resolve(dataDir))}.jwt-secret`);
+  if (!existsSync(file) && existsSync(legacy)) renameSync(legacy, file);
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   const secret = randomBytes(32).toString('base64url');
   writeFileSync(file, secret + '\n', { mode: 0o600 });
@@ -34,7 +40,14 @@ let stopEmbedded: (() => Promise<void>) | null = null;
 
 async function prepareEmbedded(config: Config): Promise<Config> {
   console.log(`Starting embedded PostgreSQL (data in ${resolve(config.embeddedDataDir)}) ...`);
-  const db = await startEmbeddedPostgres({ dataDir: config.embeddedDataDir, port: config.embeddedPort });
+  let db: Awaited<ReturnType<typeof startEmbeddedPostgres>>;
+  try {
+    db = await startEmbeddedPostgres({ dataDir: config.embeddedDataDir, port: config.embeddedPort });
+  } catch (e) {
+    if (!(e instanceof EmbeddedStartError)) throw e;
+    console.error(`The embedded PostgreSQL could not start.\n${e.message}`);
+    process.exit(1);
+  }
   stopEmbedded = db.stop;
   const admin = postgres(db.adminUri, { max: 1, onnotice: () => {} });
   try {
@@ -47,7 +60,8 @@ async function prepareEmbedded(config: Config): Promise<Config> {
   console.log(`Embedded PostgreSQL is running.
   psql "${db.adminUri}"
   A token for the "authenticated" role (30 days):
-  export TOKEN=${token}`);
+  export TOKEN=${token}
+  Other roles and lifetimes: npm run token -- --role anon --exp 1h`);
   return {
     ...config,
     dbUri: withUser(db.adminUri, 'authenticator', EMBEDDED_AUTHENTICATOR_PASSWORD),
@@ -75,21 +89,49 @@ async function main(): Promise<void> {
   }
   if (cluster.isWorker) return serve(config);
   if (!config.dbUri) config = await prepareEmbedded(config);
-  if (config.dbMigrate) {
-    const admin = postgres(config.migrationDbUri ?? config.dbUri!, { max: 1, onnotice: () => {} });
-    try {
-      // the gateway's login role, whatever it is called, may claim jobs and beat trainings
-      const applied = await migrate(admin, undefined, { workerRole: loginRoleOf(config.dbUri!) });
-      if (applied.length) console.log(`Applied migrations: ${applied.join(', ')}`);
-    } catch (e) {
-      console.error(`Migrations failed: ${(e as Error).message}\nSet PGML_MIGRATION_DB_URI to a role that may create the pgml schema, or PGML_MIGRATE=false.`);
-      process.exit(1);
-    } finally {
-      await admin.end();
-    }
-  }
+  if (config.dbMigrate) await migrateAtStart(config);
   if (config.workers > 1) return superviseWorkers(config);
   return serve(config);
+}
+
+/**
+ * Pending migrations and the pgml_worker grant, checked first as the gateway's own login role:
+ * only when there is something to do is PGML_MIGRATION_DB_URI (or a login role that may do it)
+ * needed.
+ */
+async function migrateAtStart(config: Config): Promise<void> {
+  const loginRole = loginRoleOf(config.dbUri!);
+  let work: StartupWork;
+  const auth = connectPostgresJs(config.dbUri!, { max: 1, onnotice: () => {}, connect_timeout: 15 });
+  try {
+    work = await startupWork(auth);
+  } catch (e) {
+    console.error(`Cannot check the database as ${loginRole} (PGRST_DB_URI / DATABASE_URL): ${(e as Error).message}`);
+    process.exit(1);
+  } finally {
+    await auth.end();
+  }
+  if (work.pending.length === 0 && !work.workerGrantMissing) return;
+  const todo = [
+    ...(work.pending.length ? [`migrations to apply: ${work.pending.join(', ')}`] : []),
+    ...(work.workerGrantMissing ? [`${loginRole} needs usage and execute on schema pgml_worker (training jobs)`] : []),
+  ].join('; ');
+  const admin = connectPostgresJs(config.migrationDbUri ?? config.dbUri!, { max: 1, onnotice: () => {}, connect_timeout: 15 });
+  try {
+    // the gateway's login role, whatever it is called, may claim jobs and beat trainings
+    const applied = await migrate(admin, undefined, { workerRole: loginRole });
+    if (applied.length) console.log(`Applied migrations: ${applied.join(', ')}`);
+  } catch (e) {
+    const who = config.migrationDbUri ? `PGML_MIGRATION_DB_URI (${loginRoleOf(config.migrationDbUri)})` : `${loginRole}, the login role (PGML_MIGRATION_DB_URI is not set)`;
+    console.error(
+      `Start-up has work for an admin role — ${todo} — and ${who} could not do it: ${(e as Error).message}\n` +
+        'Set PGML_MIGRATION_DB_URI to the URI of a role that may create schemas in this database (the one that ran the earlier migrations, or a superuser); it is needed only while there is such work.\n' +
+        'Or apply the migrations and grants yourself and start with PGML_MIGRATE=false (README: Roles and grants).',
+    );
+    process.exit(1);
+  } finally {
+    await admin.end();
+  }
 }
 
 /**
@@ -144,13 +186,12 @@ async function serve(config: Config): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // with PGML_WORKERS the first worker serves the admin port (its own metrics); its hook is added
+  // before the main server listens (Fastify refuses hooks after listen)
+  const admin = config.adminPort !== undefined && (!cluster.isWorker || cluster.worker?.id === 1) ? await buildAdminServer(app) : null;
+  if (admin) app.addHook('onClose', async () => admin.close());
   await app.listen({ host: config.serverHost, port: config.serverPort });
-  // with PGML_WORKERS the first worker serves the admin port (its own metrics)
-  if (config.adminPort !== undefined && (!cluster.isWorker || cluster.worker?.id === 1)) {
-    const admin = await buildAdminServer(app);
-    app.addHook('onClose', async () => admin.close());
-    await admin.listen({ host: config.serverHost, port: config.adminPort });
-  }
+  if (admin) await admin.listen({ host: config.serverHost, port: config.adminPort });
 }
 
 /**

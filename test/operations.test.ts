@@ -158,3 +158,34 @@ describe('SIGTERM', () => {
     }
   });
 });
+
+describe('PGRST_ADMIN_SERVER_PORT, started as npm start starts it', () => {
+  it('serves /metrics (with per-project series), /live and /ready on the admin port, and the API on the main one', async () => {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const adminPort = port + 1;
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      env: { ...process.env, PGRST_DB_URI: db.authenticatorUrl, PGML_MIGRATE: 'false', PGRST_JWT_SECRET: SECRET, PGRST_DB_ANON_ROLE: 'anon', PGRST_SERVER_PORT: String(port), PGRST_ADMIN_SERVER_PORT: String(adminPort), PGRST_SERVER_HOST: '127.0.0.1', LOG_LEVEL: 'error' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const get = (p: number, path: string) => fetch(`http://127.0.0.1:${p}${path}`).then(async (r) => ({ status: r.status, body: await r.text() }));
+    try {
+      await eventually(async () => expect((await get(adminPort, '/ready')).status).toBe(200), 20000, 100);
+      expect((await get(port, '/rpc/ok')).status).toBe(200);
+      const metrics = await get(adminPort, '/metrics');
+      expect(metrics.status).toBe(200);
+      expect(metrics.body).toContain('pgml_http_requests_total');
+      expect(metrics.body).toContain('pgml_predictions_total');
+      expect((await get(port, '/metrics')).status).toBe(404);
+      expect((await get(adminPort, '/live')).status).toBe(200);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\nstderr: ${stderr}`);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});

@@ -28,6 +28,28 @@ describe('schema cache reload', () => {
     expect(Date.now() - start).toBeLessThan(1000);
   });
 
+  it('a call sent right after the NOTIFY (a script: psql, then curl) waits for that reload instead of a 404', async () => {
+    for (const [name, kind] of [['at_once_fn', 'function'], ['at_once_tbl', 'table']] as const) {
+      const ddl = kind === 'function'
+        ? `create function ${name}() returns int language sql as $$ select 7 $$; grant execute on function ${name}() to anon;`
+        : `create table ${name} (x int); insert into ${name} values (7); grant select on ${name} to anon;`;
+      await db.admin.unsafe(`${ddl} notify pgrst, 'reload schema'`).simple();
+      // no eventually(): the very first call must see it
+      const res = await app.inject(`/${kind === 'function' ? 'rpc/' : ''}${name}`);
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.body).toContain('7');
+    }
+    // without a NOTIFY an object stays unpublished (as under PostgREST): 404 after the bounded wait
+    await db.admin.unsafe(`create function unpublished_fn() returns int language sql as $$ select 1 $$; grant execute on function unpublished_fn() to anon;`).simple();
+    const started = Date.now();
+    expect((await app.inject('/rpc/unpublished_fn')).statusCode).toBe(404);
+    expect(Date.now() - started).toBeLessThan(3000);
+    // and a name that is nowhere costs no wait
+    const t0 = Date.now();
+    expect((await app.inject('/rpc/no_such_fn_anywhere')).statusCode).toBe(404);
+    expect(Date.now() - t0).toBeLessThan(500);
+  });
+
   it('an empty payload reloads too', async () => {
     await publish('fresh_two', 'notify pgrst');
     await eventually(async () => expect((await app.inject('/rpc/fresh_two')).json()).toBe(7), 1000, 10);

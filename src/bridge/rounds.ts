@@ -24,8 +24,11 @@ export async function runBridged(deps: BridgeDeps, notices: BridgeNotices, ctx: 
     try {
       rows = await runAsCallerSelected(deps, ctx, statement, {
         ...opts,
-        // a refused report ends the statement early: its result would be thrown away
-        signal: opts.signal ? AbortSignal.any([opts.signal, r.refused.signal]) : r.refused.signal,
+        // a refused report ends the statement early: its result would be thrown away. Only on the
+        // pipeline client, which closes a cancelled connection: postgres.js cancels by backend pid
+        // and a late CancelRequest could hit the next request on the reused connection (another
+        // tenant's), so there the statement runs to its end (or its statement_timeout)
+        signal: !deps.wirePool ? opts.signal : opts.signal ? AbortSignal.any([opts.signal, r.refused.signal]) : r.refused.signal,
         rollback: false,
         bridge: { id: r.id, supplied, bind: (pid) => notices.bind(r, pid) },
         decide: () => (r.calls.length > 0 || r.error || opts.rollback ? 'rollback' : 'commit'),

@@ -76,3 +76,30 @@ export function loginRoleOf(uri: string): string {
   }
   return user || process.env.PGUSER || process.env.USER || 'postgres';
 }
+
+export interface StartupWork {
+  /** migrations not yet recorded in pgml.schema_migrations (all of them when it is absent or unreadable) */
+  pending: string[];
+  /** the login role cannot yet use schema pgml_worker's functions */
+  workerGrantMissing: boolean;
+}
+
+/**
+ * What the migration step would have to do, seen by the gateway's own login role (no admin
+ * connection needed): pending migrations, and whether the pgml_worker grant is in place. When
+ * nothing is to do, a start needs no PGML_MIGRATION_DB_URI.
+ */
+export async function startupWork(sql: Sql, migrations?: Migration[]): Promise<StartupWork> {
+  const all = migrations ?? (await loadMigrations());
+  const [{ readable }] = await sql`
+    select case when to_regclass('pgml.schema_migrations') is null then false
+                else has_table_privilege('pgml.schema_migrations', 'select') end as readable`;
+  let done = new Set<number>();
+  if (readable) done = new Set((await sql`select version from pgml.schema_migrations`).map((r) => r.version as number));
+  const pending = all.filter((m) => !done.has(m.version)).map((m) => m.name);
+  const [{ granted }] = await sql`
+    select case when to_regnamespace('pgml_worker') is null then false
+                else has_schema_privilege('pgml_worker', 'usage')
+                 and not exists (select 1 from pg_proc p where p.pronamespace = to_regnamespace('pgml_worker') and not has_function_privilege(p.oid, 'execute')) end as granted`;
+  return { pending, workerGrantMissing: !granted };
+}

@@ -1,4 +1,5 @@
 import postgres, { type Sql, type TransactionSql } from 'postgres';
+import { postgresJsSsl, tlsSettings, withoutTlsParams } from './wire/tls.ts';
 
 export interface PoolOptions {
   uri: string;
@@ -39,6 +40,22 @@ export function isConnectionError(e: unknown): boolean {
   return CONNECTION_ERROR_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03';
 }
 
+/**
+ * postgres.js on a URI whose TLS parameters are read as libpq reads them (sslmode, sslrootcert,
+ * sslcert/sslkey), the same way as the pipeline client; postgres.js alone would ignore some and
+ * pass the others to the server as settings. A key=value string is passed through as is.
+ */
+export function connectPostgresJs(uri: string, options: postgres.Options<Record<string, postgres.PostgresType>>): Sql {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return postgres(uri, options);
+  }
+  const ssl = postgresJsSsl(tlsSettings(url.searchParams), url.hostname.replace(/^\[|\]$/g, ''));
+  return postgres(withoutTlsParams(uri), { ...options, ssl });
+}
+
 /** A postgres.js pool with an acquisition timeout and connection-error classification. */
 export class Pool {
   readonly sql: Sql;
@@ -46,7 +63,7 @@ export class Pool {
   private inUse = 0;
 
   constructor(readonly options: PoolOptions) {
-    this.sql = postgres(options.uri, {
+    this.sql = connectPostgresJs(options.uri, {
       max: options.max,
       prepare: options.prepare,
       connect_timeout: Math.max(1, Math.ceil(options.acquisitionTimeout / 1000)),

@@ -109,3 +109,51 @@ export async function beatsDeployed(tx: TransactionSql, project: ProjectRow, met
   if (score === undefined || Number.isNaN(score)) return false;
   return deployedScore === null || deployedScore === undefined || score > deployedScore;
 }
+
+/** What a project was last trained with: the last snapshot's data and split, the last model's algorithm. */
+export interface LastTraining {
+  relation_name: string;
+  y_column_name: string | null;
+  test_size: number;
+  test_sampling: string;
+  preprocess: Record<string, unknown> | null;
+  algorithm: string | null;
+  hyperparams: Record<string, unknown> | null;
+  search: string | null;
+  search_params: Record<string, unknown> | null;
+  search_args: Record<string, unknown> | null;
+}
+
+/**
+ * The training that `pgml.train(project_name)` alone repeats, as PostgresML does: the project's
+ * last snapshot (relation, y column, test split, preprocessing); and the algorithm and
+ * hyperparameters of its last successful model (else its last model). Null when the project
+ * was never trained from a relation. Same rules as pgml._train_params in sql/009.
+ */
+export async function lastTraining(tx: TransactionSql, project: ProjectRow): Promise<LastTraining | null> {
+  const [snap] = await tx`
+    select s.relation_name, s.y_column_name[1] as y_column_name, s.test_size::float8 as test_size, s.test_sampling::text as test_sampling, s.preprocess
+    from pgml.models m join pgml.snapshots s on s.id = m.snapshot_id
+    where m.project_id = ${project.id} order by m.id desc limit 1`;
+  if (!snap) return null;
+  const [model] = await tx`
+    select algorithm, hyperparams, search, nullif(search_params, '{}') as search_params, nullif(search_args, '{}') as search_args
+    from pgml.models where project_id = ${project.id} order by (status = 'successful') desc, id desc limit 1`;
+  return { ...(snap as unknown as LastTraining), algorithm: null, hyperparams: null, search: null, search_params: null, search_args: null, ...(model ?? {}) };
+}
+
+/**
+ * The caller's training of a project that has not deployed a model yet (queued or running), for
+ * an answer that says so instead of "not found".
+ */
+export async function pendingTraining(tx: TransactionSql, name: string): Promise<{ id: number; status: string; progress: number } | null> {
+  const rows = await tx`
+    select id::int, status, progress from pgml.jobs where params->>'project_name' = ${name} and status in ('queued', 'running')
+    order by (owner = current_user) desc, id desc limit 1`;
+  return (rows[0] as unknown as { id: number; status: string; progress: number } | undefined) ?? null;
+}
+
+/** "queued" or "running (40%)" */
+export function describePending(p: { id: number; status: string; progress: number }): string {
+  return p.status === 'queued' ? 'queued' : `running (${Math.round(p.progress * 100)}%)`;
+}

@@ -15,7 +15,7 @@ import { apiError } from '../rest/errors.ts';
 import { toApiError } from '../rest/failure.ts';
 import { train, type MlDeps, type TrainRequest } from './service.ts';
 import { checkTrainingCaps } from './hyperparams.ts';
-import type { TrainingSlot, TrainingSlots } from './training-slots.ts';
+import { livenessConnection, type TrainingSlot, type TrainingSlots } from './training-slots.ts';
 
 export const JOBS_CHANNEL = 'pgml_jobs';
 const HEARTBEAT_MS = 250;
@@ -50,7 +50,11 @@ export async function cancelJob(deps: MlDeps, ctx: CallerContext, id: string): P
 
 export interface JobWorkerOptions {
   deps: MlDeps;
-  /** the login role's connection (claims and heartbeats run here, without a role switch) */
+  /**
+   * the login role's pool: LISTEN runs on it; claims, heartbeats and finishes run without a role
+   * switch on connections of their own with its settings (livenessConnection), so that they never
+   * wait behind a tenant's transaction
+   */
   sql: Sql;
   slots: TrainingSlots;
   contextFor(role: string, jobId: number): CallerContext;
@@ -74,14 +78,36 @@ export class JobWorker {
   private lastClaimError: string | null = null;
   readonly active = new Map<number, { abort: AbortController; done: Promise<void> }>();
   completed = 0;
+  /**
+   * claims, heartbeats, model links and finishes (two connections: a claim waiting on a row lock
+   * does not hold up the heartbeats)
+   */
+  private readonly sql: Sql;
 
-  constructor(private readonly o: JobWorkerOptions) {}
+  constructor(private readonly o: JobWorkerOptions) {
+    this.sql = livenessConnection(o.sql, 'job worker', 2);
+  }
 
   async start(): Promise<void> {
+    await this.registerLogin();
     const sub = await this.o.sql.listen(JOBS_CHANNEL, () => this.kick(), () => this.kick());
     this.unlisten = sub.unlisten;
     this.timer = setInterval(() => this.kick(), this.o.pollMs ?? 5000);
     this.kick();
+  }
+
+  /**
+   * Records the role this gateway logs in as (sql/009), so that a job queued from SQL by a role
+   * it cannot SET ROLE to is refused at once, naming the missing GRANT. Without the grant (or
+   * before migration 009) the job simply is not checked: logged, not fatal.
+   */
+  private async registerLogin(): Promise<void> {
+    try {
+      await this.sql`select pgml_worker.register_login()`;
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      this.o.log.error({ error: err.message, code: err.code, hint: 'grant execute on all functions in schema pgml_worker to <login role> (PGML_MIGRATE does it)' }, 'recording the login role failed: jobs queued from SQL are not checked for a role this gateway cannot switch to');
+    }
   }
 
   kick(): void {
@@ -104,7 +130,7 @@ export class JobWorker {
       if (!this.o.slots.hasRoom()) return;
       let claimed;
       try {
-        claimed = await this.o.sql`select id::int, owner from pgml_worker.claim_job(${this.id}, make_interval(secs => ${this.o.staleSeconds ?? 60}), ${this.o.maxRunningPerOwner ?? 1})`;
+        claimed = await this.sql`select id::int, owner from pgml_worker.claim_job(${this.id}, make_interval(secs => ${this.o.staleSeconds ?? 60}), ${this.o.maxRunningPerOwner ?? 1})`;
         this.lastClaimError = null;
       } catch (e) {
         this.claimFailed(e as Error & { code?: string });
@@ -135,7 +161,8 @@ export class JobWorker {
   }
 
   private async run(id: number, owner: string, slot: TrainingSlot, abort: AbortController): Promise<void> {
-    const { deps, sql } = this.o;
+    const { deps } = this.o;
+    const sql = this.sql;
     const ctx = this.o.contextFor(owner, id);
     let progress = 0;
     let beating = false;
@@ -182,5 +209,6 @@ export class JobWorker {
     await this.unlisten?.().catch(() => {});
     await this.running?.catch(() => {});
     await Promise.all([...this.active.values()].map((a) => a.done.catch(() => {})));
+    await this.sql.end({ timeout: 1 }).catch(() => {});
   }
 }

@@ -6,7 +6,7 @@ import type { TransactionSql } from 'postgres';
 import { withCaller, type CallerContext } from '../db/as-caller.ts';
 import type { Pool } from '../db/pool.ts';
 import { apiError } from '../rest/errors.ts';
-import { beatsDeployed, deploy, ensureProject, findProject, requireProject, type Strategy } from './catalog.ts';
+import { beatsDeployed, deploy, describePending, ensureProject, findProject, lastTraining, pendingTraining, requireProject, type ProjectRow, type Strategy } from './catalog.ts';
 import { ALGORITHMS, checkAlgorithm, checkTask, checkTrainingCaps, MLInputError, resolveHyperparams } from './hyperparams.ts';
 import type { ArtifactLimits } from './artifact-limits.ts';
 import { encodeModel } from './model-codec.ts';
@@ -68,6 +68,16 @@ export interface TrainResponse {
 
 const num = (v: unknown) => Number(v);
 
+/** true when `values` holds at most `n` distinct values (stops counting past n) */
+function distinctAtMost(values: ArrayLike<unknown>, n: number): boolean {
+  const seen = new Set<unknown>();
+  for (let i = 0; i < values.length; i++) {
+    seen.add(values[i]);
+    if (seen.size > n) return false;
+  }
+  return true;
+}
+
 function labelColumn(req: TrainRequest): string | null {
   const y = req.y_column_name;
   if (y === undefined || y === null) return null;
@@ -101,38 +111,45 @@ export interface TrainOptions {
   slot?: TrainingSlot;
 }
 
-async function trainIn(deps: MlDeps, ctx: CallerContext, req: TrainRequest, opts: TrainOptions): Promise<TrainResponse> {
-  if (!req.project_name) throw new MLInputError('project_name is required');
-  const yColumn = labelColumn(req);
+async function trainIn(deps: MlDeps, ctx: CallerContext, sent: TrainRequest, opts: TrainOptions): Promise<TrainResponse> {
+  if (!sent.project_name) throw new MLInputError('project_name is required');
   const prepared = await withCaller(deps.pool, ctx, { readOnly: false }, async (tx) => {
-    const existing = await findProject(tx, req.project_name);
-    const task = checkTask(req.task ?? existing?.task ?? '');
-    if (existing && existing.task !== task) {
-      throw new MLInputError(`project "${req.project_name}" has task ${existing.task}, not ${task}`, 'Use another project_name for another task');
+    const existing = await findProject(tx, sent.project_name);
+    if (!sent.task && !existing) {
+      throw new MLInputError(`project "${sent.project_name}" does not exist yet: pass task`, 'The first training names the task, relation_name and y_column_name');
     }
-    if (!req.relation_name) throw new MLInputError('relation_name is required');
+    const task = checkTask(sent.task ?? existing?.task ?? '');
+    if (existing && existing.task !== task) {
+      throw new MLInputError(`project "${sent.project_name}" has task ${existing.task}, not ${task}`, 'Use another project_name for another task');
+    }
+    const req = await repeatLastTraining(tx, sent, existing);
+    const yColumn = labelColumn(req);
     if (task !== 'clustering' && yColumn === null) throw new MLInputError(`${task} needs y_column_name`);
     const algorithm = checkAlgorithm(task, req.algorithm ?? 'linear');
     resolveHyperparams(task, algorithm, req.hyperparams ?? {});
     checkTrainingCaps(req, deps.limits);
-    const data = await readRelation(tx, req.relation_name, yColumn, { maxRows: deps.limits.maxRows });
+    const relationName = req.relation_name as string;
+    const data = await readRelation(tx, relationName, yColumn, { maxRows: deps.limits.maxRows });
     if (data.label) {
       const nulls = data.label.kind === 'text' ? data.label.values.some((v) => v === null) : Array.prototype.some.call(data.label.values, (v: number) => Number.isNaN(v));
       if (nulls) throw new MLInputError(`the label column "${yColumn}" contains NULLs`, 'Filter them out with a view: CREATE VIEW ... WHERE label IS NOT NULL');
       if (task === 'regression' && data.label.kind !== 'numeric') {
         throw new MLInputError(`regression needs a numeric y_column_name; "${yColumn}" is ${data.described.find((c) => c.name === yColumn)?.type}`, 'Use task "classification" for labels, or cast the column');
       }
+      if (task === 'classification' && distinctAtMost(data.label.values as ArrayLike<unknown>, 1)) {
+        throw new MLInputError(`classification needs at least two classes; every row of "${yColumn}" in ${relationName} has the same label`, 'Check the relation (a filter or an ordered sample may have kept one class only)');
+      }
     }
     const project = existing ?? (await ensureProject(tx, req.project_name, task));
-    const testSize = req.test_size ?? 0.25;
-    const testSampling = req.test_sampling ?? 'random';
-    const [snap] = await tx`insert into pgml.snapshots (relation_name, y_column_name, test_size, test_sampling, status, owner)
-      values (${req.relation_name}, ${yColumn === null ? null : [yColumn]}, ${testSize}, ${testSampling}, 'snapshotted', ${project.owner}) returning id::text`;
+    const { testSize, testSampling } = splitDefaults(task, req);
+    const [snap] = await tx`insert into pgml.snapshots (relation_name, y_column_name, test_size, test_sampling, status, preprocess, owner)
+      values (${relationName}, ${yColumn === null ? null : [yColumn]}, ${testSize}, ${testSampling}, 'snapshotted', ${req.preprocess ? tx.json(req.preprocess as never) : null}, ${project.owner}) returning id::text`;
     const [model] = await tx`insert into pgml.models (project_id, snapshot_id, num_features, algorithm, hyperparams, status, search, search_params, search_args, owner)
       values (${project.id}, ${snap.id}, 0, ${algorithm}, ${tx.json((req.hyperparams ?? {}) as never)}, 'in_progress', ${req.search ?? null},
               ${tx.json((req.search_params ?? {}) as never)}, ${tx.json((req.search_args ?? {}) as never)}, ${project.owner}) returning id::text`;
-    return { project, task, algorithm, data, snapshotId: snap.id as string, modelId: model.id as string, testSize, testSampling };
+    return { req, yColumn, project, task, algorithm, data, snapshotId: snap.id as string, modelId: model.id as string, testSize, testSampling };
   });
+  const { req, yColumn } = prepared;
   // heart-beaten until the slot is released: a model of a killed replica is failed by the sweep
   opts.slot?.track(prepared.modelId, prepared.project.owner);
   opts.onModel?.(prepared.modelId);
@@ -178,6 +195,47 @@ async function trainIn(deps: MlDeps, ctx: CallerContext, req: TrainRequest, opts
     }
     return { project: project.name, task: prepared.task, algorithm: prepared.algorithm, deployed, model_id: Number(modelId), metrics: output.metrics };
   });
+}
+
+/**
+ * The test split when the request names none, the same for POST /models/train and SQL's
+ * pgml.train (whose omitted settings reach here unset): test_size 0.25, test_sampling
+ * stratified (PostgresML's default) for classification; other tasks have no classes to
+ * stratify on, so they split at random (the rows stratified would pick without classes).
+ */
+export function splitDefaults(task: Task, req: Pick<TrainRequest, 'test_size' | 'test_sampling'>): { testSize: number; testSampling: NonNullable<TrainRequest['test_sampling']> } {
+  const sampling = req.test_sampling ?? 'stratified';
+  return { testSize: req.test_size ?? 0.25, testSampling: sampling === 'stratified' && task !== 'classification' ? 'random' : sampling };
+}
+
+/**
+ * `pgml.train(project_name)` with no relation_name trains the project's last data again, as
+ * PostgresML does (its last snapshot: relation, y column, test split, preprocessing), with the
+ * last model's algorithm and hyperparameters unless the request names an algorithm. Settings the
+ * request gives win.
+ */
+async function repeatLastTraining(tx: TransactionSql, req: TrainRequest, existing: ProjectRow | null): Promise<TrainRequest> {
+  if (req.relation_name) return req;
+  const last = existing ? await lastTraining(tx, existing) : null;
+  if (!last) {
+    throw new MLInputError(`project "${req.project_name}" has no earlier training to repeat: pass relation_name and y_column_name`, 'A project name alone trains the last data again; the first training names relation_name and y_column_name');
+  }
+  const out: TrainRequest = {
+    ...req,
+    relation_name: last.relation_name,
+    y_column_name: req.y_column_name ?? last.y_column_name,
+    test_size: req.test_size ?? last.test_size,
+    test_sampling: req.test_sampling ?? (last.test_sampling as TrainRequest['test_sampling']),
+    preprocess: req.preprocess ?? ((last.preprocess ?? undefined) as TrainRequest['preprocess']),
+  };
+  if (req.algorithm === undefined && last.algorithm) {
+    out.algorithm = last.algorithm;
+    out.hyperparams = req.hyperparams ?? last.hyperparams ?? {};
+    out.search = req.search ?? (last.search as TrainRequest['search']);
+    out.search_params = req.search_params ?? last.search_params ?? undefined;
+    out.search_args = req.search_args ?? last.search_args ?? undefined;
+  }
+  return out;
 }
 
 function sqlModelJson(tx: TransactionSql, model: TrainedModel, meta: ModelMetadata) {
@@ -264,6 +322,10 @@ async function deployedModel(deps: MlDeps, ctx: CallerContext, name: string) {
   }
   return withCaller(deps.pool, ctx, { readOnly: true }, async (tx) => {
     if (!modelId) {
+      const pending = await pendingTraining(tx, name);
+      if (pending) {
+        throw apiError(404, 'PGML404', `Project "${name}" has no deployed model yet: its training (job ${pending.id}) is ${describePending(pending)}`, null, `Wait for it: GET /models/jobs/${pending.id}`);
+      }
       const p = await findProject(tx, name);
       if (!p) throw apiError(404, 'PGML404', `Project "${name}" not found`, null, 'List your projects with GET /models');
       throw apiError(404, 'PGML404', `Project "${name}" has no deployed model`, null, `Deploy one with POST /models/${name}/deploy`);

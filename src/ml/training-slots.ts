@@ -4,8 +4,41 @@
  * and a heartbeat on the model row of each, so that a replica killed mid-training leaves no
  * model in_progress forever: any live replica's sweep fails models whose heartbeat stopped.
  */
-import type { Sql } from 'postgres';
+import postgres, { type Sql } from 'postgres';
 import { ApiError } from '../rest/errors.ts';
+
+/**
+ * A small connection pool of its own, with the login settings of `sql` (host, credentials, TLS,
+ * application name), for the liveness work of trainings and jobs: model and job heartbeats,
+ * sweeps, claims. On the shared catalog pool (with the pipeline client only 30% of
+ * PGRST_DB_POOL, a single connection at PGRST_DB_POOL=4) these queued behind tenant
+ * transactions (a training's final transaction, which deploys and compiles a model, takes
+ * seconds), so a live training or job looked dead to the other replicas' sweeps, and cancel
+ * requests went unseen. These connections are outside PGRST_DB_POOL, like the LISTEN one.
+ */
+export function livenessConnection(sql: Sql, name: string, max = 1): Sql {
+  const o = sql.options;
+  return postgres({
+    host: o.host as unknown as string,
+    port: o.port as unknown as number,
+    path: o.path || undefined,
+    database: o.database,
+    user: o.user,
+    pass: o.pass ?? undefined,
+    ssl: o.ssl,
+    target_session_attrs: o.target_session_attrs ?? undefined,
+    connect_timeout: o.connect_timeout,
+    keep_alive: o.keep_alive,
+    prepare: o.prepare,
+    max,
+    idle_timeout: 60,
+    max_lifetime: 60 * 30,
+    onnotice: () => {},
+    connection: { ...o.connection, application_name: `${o.connection?.application_name ?? 'pgml-gateway'} ${name}` },
+    types: {},
+    transform: { undefined: null },
+  } as postgres.Options<Record<string, postgres.PostgresType>>);
+}
 
 export interface TrainingLimits {
   perProcess: number;
@@ -110,13 +143,17 @@ export class TrainingHeartbeat {
   private timer: NodeJS.Timeout | null = null;
   private busy = false;
   private warned = false;
+  /** its own connection (livenessConnection): a beat never waits for a tenant's transaction */
+  private readonly sql: Sql;
 
   constructor(
-    private readonly sql: Sql,
+    sql: Sql,
     private readonly slots: TrainingSlots,
     private readonly staleSeconds: number,
     private readonly log: { warn(o: unknown, m?: string): void },
-  ) {}
+  ) {
+    this.sql = livenessConnection(sql, 'training heartbeat');
+  }
 
   async start(): Promise<void> {
     await this.tick();
@@ -146,5 +183,6 @@ export class TrainingHeartbeat {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    void this.sql.end({ timeout: 1 }).catch(() => {});
   }
 }

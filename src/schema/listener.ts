@@ -5,6 +5,8 @@ const PING_PREFIX = 'pgml-gateway:ping:';
 export interface ListenerEvents {
   reloadSchema(): void;
   reloadConfig(): void;
+  /** a reload was asked for and will follow after the debounce */
+  announced?(kind: 'schema' | 'config'): void;
   log?(message: string): void;
 }
 
@@ -85,6 +87,7 @@ export class ReloadListener {
   }
 
   private schedule(kind: 'schema' | 'config'): void {
+    this.events.announced?.(kind);
     clearTimeout(this.timers[kind]);
     this.timers[kind] = setTimeout(() => {
       this.timers[kind] = undefined;

@@ -140,10 +140,16 @@ describe('ONNX uploads: every declared size is checked before anything is alloca
 
 // ------------------------------------------------------------------------- stored artifacts
 
-/** A deployed copy of the trained model (as superuser), its files or columns then corrupted. */
-async function plant(admin: Sql, corrupt: { json?: (m: TreeEnsembleModel) => void; metadata?: string; sqlModel?: string; onnxPad?: number }): Promise<number> {
-  const [row] = await admin`insert into pgml.models (project_id, num_features, algorithm, runtime, hyperparams, status, metadata, sql_model, owner)
-    select project_id, num_features, algorithm, runtime, hyperparams, status, metadata, sql_model, owner from pgml.models where id = ${modelId} returning id::int, project_id, owner`;
+/**
+ * A deployed copy of the trained model (as superuser), its files or columns corrupted.
+ * `sqlModel` is the stored sql_model as the row is inserted (what a tenant can do: INSERT a model
+ * row with any sql_model, which is then never compiled from a valid version); `sqlModelLater`
+ * rewrites it after the deploy compiled the valid one (only the superuser still may, sql/006).
+ */
+async function plant(admin: Sql, corrupt: { json?: (m: TreeEnsembleModel) => void; metadata?: string; sqlModel?: string; sqlModelLater?: string; onnxPad?: number }): Promise<number> {
+  const [row] = await admin.unsafe(`insert into pgml.models (project_id, num_features, algorithm, runtime, hyperparams, status, metadata, sql_model, owner)
+    select project_id, num_features, algorithm, runtime, hyperparams, status, metadata, ${corrupt.sqlModel ?? 'sql_model'}, owner from pgml.models where id = $1
+    returning id::int, project_id, owner`, [modelId]);
   await admin`insert into pgml.files (model_id, path, data, owner) select ${row.id}, path, data, owner from pgml.files where model_id = ${modelId}`;
   await admin`insert into pgml.deployments (project_id, model_id, strategy, owner) values (${row.project_id}, ${row.id}, 'specific', ${row.owner})`;
   // rewritten in place, as a tenant could before sql/006 (the superuser still may)
@@ -155,22 +161,31 @@ async function plant(admin: Sql, corrupt: { json?: (m: TreeEnsembleModel) => voi
   }
   if (corrupt.onnxPad) await admin`update pgml.files set data = data || ${Buffer.alloc(corrupt.onnxPad)} where model_id = ${row.id} and path = 'model.onnx'`;
   if (corrupt.metadata) await admin.unsafe(`update pgml.models set metadata = ${corrupt.metadata} where id = ${row.id}`);
-  if (corrupt.sqlModel) await admin.unsafe(`update pgml.models set sql_model = ${corrupt.sqlModel} where id = ${row.id}`);
+  if (corrupt.sqlModelLater) await admin.unsafe(`update pgml.models set sql_model = ${corrupt.sqlModelLater} where id = ${row.id}`);
   return row.id as number;
 }
 
 const firstInternal = (m: TreeEnsembleModel) => m.trees[0].feature.findIndex((f, i) => i > 0 && f >= 0);
 
+/** the first internal node of the stored sql_model's first tree other than the root, as SQL */
+const SQL_FIRST_INTERNAL = `(select (n - 1)::text from jsonb_array_elements_text(sql_model->'trees'->0->'f') with ordinality u(f, n) where n > 1 and f::int >= 0 order by n limit 1)`;
+
+/**
+ * name → [the corruption, what the HTTP 422 must say]. The HTTP path reads the model's files
+ * (model.json) and metadata; /rpc evaluates in SQL, which reads sql_model (or the function
+ * compiled from it) and never model.json, so each case corrupts the sql_model the same way too,
+ * as the row is inserted (a tenant's own row: never compiled from a valid version).
+ */
 const STORED: [string, Parameters<typeof plant>[1], RegExp][] = [
-  ['a tree whose node points back at the root (cycle)', { json: (m) => { m.trees[0].left[firstInternal(m)] = 0; } }, /reached twice/],
-  ['a root that is its own child', { json: (m) => { m.trees[0].right[0] = 0; } }, /reached twice/],
-  ['a child index out of range', { json: (m) => { m.trees[0].left[0] = 1_000_000; } }, /has child 1000000/],
-  ['a split on a feature the model does not have', { json: (m) => { m.trees[0].feature[0] = 99_999; } }, /splits on feature 99999/],
-  ['leaf values that do not match the nodes', { json: (m) => { m.trees[1].value = new Float64Array(1); } }, /leaf values/],
-  ['2^31-1 outputs', { json: (m) => { m.outputs = 2 ** 31 - 1; } }, /number of outputs is 2147483647, above the limit/],
-  ['metadata declaring 2^31-1 features', { metadata: `jsonb_set(metadata, '{featureCount}', '2147483647')` }, /feature count is 2147483647, above the limit/],
-  ['metadata with a column 2^31-1 wide', { metadata: `jsonb_set(metadata, '{columns,0,width}', '2147483647')` }, /width of column .* above the limit/],
-  ['metadata that is not an object', { metadata: `'[1,2,3]'::jsonb` }, /metadata is not an object/],
+  ['a tree whose node points back at the root (cycle)', { json: (m) => { m.trees[0].left[firstInternal(m)] = 0; }, sqlModel: `jsonb_set(sql_model, array['trees', '0', 'l', ${SQL_FIRST_INTERNAL}], '0')` }, /reached twice/],
+  ['a root that is its own child', { json: (m) => { m.trees[0].right[0] = 0; }, sqlModel: `jsonb_set(sql_model, '{trees,0,r,0}', '0')` }, /reached twice/],
+  ['a child index out of range', { json: (m) => { m.trees[0].left[0] = 1_000_000; }, sqlModel: `jsonb_set(sql_model, '{trees,0,l,0}', '1000000')` }, /has child 1000000/],
+  ['a split on a feature the model does not have', { json: (m) => { m.trees[0].feature[0] = 99_999; }, sqlModel: `jsonb_set(sql_model, '{trees,0,f,0}', '99999')` }, /splits on feature 99999/],
+  ['leaf values that do not match the nodes', { json: (m) => { m.trees[1].value = new Float64Array(1); }, sqlModel: `jsonb_set(sql_model, '{trees,1,v}', '[0]')` }, /leaf values/],
+  ['2^31-1 outputs', { json: (m) => { m.outputs = 2 ** 31 - 1; }, sqlModel: `jsonb_set(sql_model, '{outputs}', '2147483647')` }, /number of outputs is 2147483647, above the limit/],
+  ['metadata declaring 2^31-1 features', { metadata: `jsonb_set(metadata, '{featureCount}', '2147483647')`, sqlModel: `jsonb_set(sql_model, '{raw_width}', '2147483647')` }, /feature count is 2147483647, above the limit/],
+  ['metadata with a column 2^31-1 wide', { metadata: `jsonb_set(metadata, '{columns,0,width}', '2147483647')`, sqlModel: `jsonb_set(sql_model, '{columns,0,width}', '2147483647')` }, /width of column .* above the limit/],
+  ['metadata that is not an object', { metadata: `'[1,2,3]'::jsonb`, sqlModel: `'[1,2,3]'::jsonb` }, /metadata is not an object/],
 ];
 
 describe('stored artifacts are validated where they are loaded', () => {
@@ -197,6 +212,9 @@ describe('stored artifacts are validated where they are loaded', () => {
       expect(rpc.status).toBeLessThan(500);
     });
     expectBystanderServed(report);
+    // none of them was compiled: the SQL path had nothing valid to answer from
+    const compiled = await db.admin`select count(*)::int as n from pg_proc where pronamespace = 'pgml_compiled'::regnamespace and proname = any(${planted.map((id) => `m${id}`)})`;
+    expect(compiled[0].n).toBe(0);
     // the original model still serves
     await db.admin`insert into pgml.deployments (project_id, model_id, strategy, owner) select project_id, id, 'specific', owner from pgml.models where id = ${modelId}`;
     const ok = await post(`${base}/models/art/predict`, { features: [1, 2] }, tenant);
@@ -204,18 +222,36 @@ describe('stored artifacts are validated where they are loaded', () => {
   }, 60_000);
 
   it('a looping or oversized sql_model ends with an error in SQL (pgml._evaluate is bounded)', async () => {
+    // a tenant's own rows, never compiled from a valid version; and a superuser's rewrite of a
+    // compiled model, whose compiled form must go with the sql_model it was compiled from
     const looping = await plant(db.admin, { sqlModel: `jsonb_set(sql_model, '{trees,0,l,0}', '0')` });
     const wide = await plant(db.admin, { sqlModel: `jsonb_set(sql_model, '{columns,0,width}', '2147483647')` });
     const outputs = await plant(db.admin, { sqlModel: `jsonb_set(sql_model, '{outputs}', '2147483647')` });
+    const rewritten = await plant(db.admin, { sqlModelLater: `jsonb_set(sql_model, '{trees,0,l,0}', '0')` });
     const inSql = async (id: number) =>
       db.admin.begin(async (tx) => {
         await tx.unsafe(`set local statement_timeout = '20s'; set local role authenticated`);
         return tx`select pgml.predict(${id}::bigint, array[1, 2]::real[]) as p`;
       }).then(() => 'ok', (e: Error) => e.message);
-    const { result, report } = await underAttack({ baseUrl: base }, async () => [await inSql(looping), await inSql(wide), await inSql(outputs)]);
-    expect(result[0]).toMatch(/does not end/);
-    expect(result[1]).toMatch(/column widths do not add up/);
-    expect(result[2]).toMatch(/malformed sql_model: 2147483647 outputs/);
+    // the compiler refuses each of them (null source, no function), and ends doing so
+    const compile = async (id: number) =>
+      db.admin.begin(async (tx) => {
+        await tx.unsafe(`set local statement_timeout = '20s'; set local role authenticated`);
+        const [r] = await tx`select pgml.compile_model(${id}::bigint) as installed, pgml._compile_source(${id}::bigint, sql_model) is null as refused from pgml.models where id = ${id}`;
+        return `${r.installed}/${r.refused}`;
+      }).catch((e: Error) => e.message);
+    const ids = [looping, wide, outputs, rewritten];
+    const { result, report } = await underAttack({ baseUrl: base }, async () => ({
+      predicted: [await inSql(looping), await inSql(wide), await inSql(outputs), await inSql(rewritten)],
+      compiled: await Promise.all(ids.map(compile)),
+    }));
+    expect(result.predicted[0]).toMatch(/does not end/);
+    expect(result.predicted[1]).toMatch(/column widths do not add up/);
+    expect(result.predicted[2]).toMatch(/malformed sql_model: 2147483647 outputs/);
+    expect(result.predicted[3]).toMatch(/does not end/);
+    expect(result.compiled).toEqual(ids.map(() => 'false/true'));
+    const [{ n }] = await db.admin`select count(*)::int as n from pg_proc where pronamespace = 'pgml_compiled'::regnamespace and proname = any(${ids.map((id) => `m${id}`)})`;
+    expect(n).toBe(0);
     expectBystanderServed(report);
   }, 60_000);
 

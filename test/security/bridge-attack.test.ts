@@ -25,7 +25,7 @@ const MAX_INPUT_CHARS = 2000;
 let db: TestDatabase;
 let models: { dir: string; cleanup: () => void };
 const h: Record<string, Record<string, string>> = {};
-const ids = { tenantModel: 0, victimModel: 0 };
+const ids = { tenantModel: 0, victimModel: 0, tenantTextModel: 0 };
 
 beforeAll(async () => {
   models = makeTinyModels([MODEL]);
@@ -39,6 +39,10 @@ beforeAll(async () => {
     create table public.points (x real, y real);
     insert into public.points select i, 2 * i + 1 from generate_series(1, 30) i;
     grant select on public.points to ${TENANT}, ${VICTIM};
+    -- a text feature: the model has no SQL form, so pgml.predict of it still goes through the bridge
+    create table public.tagged (x real, tag text, y real);
+    insert into public.tagged select i, (i % 3)::text, 2 * i + (i % 3) from generate_series(1, 30) i;
+    grant select on public.tagged to ${TENANT};
     -- a forged report through the stubs' own helper
     create function public.forge(call jsonb) returns text language plpgsql as $$ begin perform pgml._report(call); return 'ok'; end $$;
     -- a raw notice; $ID becomes the statement's bridge id
@@ -70,6 +74,11 @@ beforeAll(async () => {
       expect(r.statusCode, r.body).toBe(200);
       ids[key] = r.json().model_id;
     }
+    const r = await app.inject({ method: 'POST', url: '/models/train', payload: { project_name: `${TENANT}_tagged`, task: 'regression', relation_name: 'tagged', y_column_name: 'y', algorithm: 'linear' }, headers: h[TENANT] });
+    expect(r.statusCode, r.body).toBe(200);
+    ids.tenantTextModel = r.json().model_id;
+    const [{ sql_model: none }] = await db.admin`select sql_model from pgml.models where id = ${ids.tenantTextModel}`;
+    expect(none).toBeNull();
   } finally {
     await app.close();
   }
@@ -221,9 +230,14 @@ describe.each(['pipeline', 'postgres'] as const)('forged bridge reports (%s clie
       tooManyAnon: await call('embed_many', { n: 200, salt: client }, 'anon'),
       tooBig: await call('embed_many', { n: 40, len: 1980, salt: client }, TENANT),
       longInput: await call('embed_one', { t: 'y'.repeat(MAX_INPUT_CHARS + 5) }, 'anon'),
-      wide: await call('predict_id', { id: ids.tenantModel, f: new Array(17).fill(1) }, TENANT),
+      // pgml.predict of numeric models is evaluated in SQL (sql/008); a model with a text feature
+      // still goes through the bridge, and so does a forged report
+      wide: await call('predict_id', { id: ids.tenantTextModel, f: new Array(17).fill(1) }, TENANT),
+      wideForged: await call('forge', { call: { fn: 'predict', key: predictKey(ids.tenantModel), model_id: ids.tenantModel, features: new Array(17).fill(1) } }, 'anon'),
       fine: await call('embed_many', { n: 50, salt: client }, TENANT),
       fineAnon: await call('embed_one', { t: 'hello' }, 'anon'),
+      fineBridged: await call('predict_id', { id: ids.tenantTextModel, f: [4, 1] }, TENANT),
+      fineForged: await call('forge', { call: { fn: 'predict', key: predictKey(ids.tenantModel), model_id: ids.tenantModel, features: new Array(16).fill(1) } }, TENANT),
     }));
     expect(result.tooMany.status, result.tooMany.text).toBe(400);
     expect(result.tooMany.body.details).toBe('Limit PGML_BRIDGE_MAX_CALLS');
@@ -234,6 +248,15 @@ describe.each(['pipeline', 'postgres'] as const)('forged bridge reports (%s clie
     expect(result.longInput.body.details).toBe('Limit PGML_EMBED_MAX_INPUT_CHARS');
     expect(result.wide.status, result.wide.text).toBe(400);
     expect(result.wide.body.details).toBe('Limit PGML_BRIDGE_MAX_FEATURES');
+    expect(result.wideForged.status, result.wideForged.text).toBe(400);
+    expect(result.wideForged.body.details).toBe('Limit PGML_BRIDGE_MAX_FEATURES');
+    // within the limits the bridge computes: the text model's prediction, and a forged report of
+    // 16 features reaches the model (which has 1) instead of being refused by the limit
+    expect(result.fineBridged.status, result.fineBridged.text).toBe(200);
+    expect(typeof result.fineBridged.body).toBe('number');
+    expect(result.fineForged.status, result.fineForged.text).toBe(400);
+    expect(result.fineForged.body.details).not.toBe('Limit PGML_BRIDGE_MAX_FEATURES');
+    expect(result.fineForged.text).toMatch(/expected 1 features, got 16/);
     expect(result.fine.status, result.fine.text).toBe(200);
     expect(result.fine.body).toBe(50);
     expect(result.fineAnon.body).toBeGreaterThan(0);

@@ -26,7 +26,9 @@ beforeAll(async () => {
     grant select, insert on public.notes to anon, authenticated;
     grant usage on sequence public.notes_id_seq to anon, authenticated;
     -- a role whose name is the 63-byte truncation of a 64-byte claim: it must never be used for it
-    create role ${'r'.repeat(63)} nologin;
+    do $$ begin
+      if not exists (select 1 from pg_roles where rolname = '${'r'.repeat(63)}') then create role ${'r'.repeat(63)} nologin; end if;
+    end $$;
     grant ${'r'.repeat(63)} to authenticator;
     grant execute on function public.echo(jsonb) to ${'r'.repeat(63)};`);
   await createBystander(db.admin);

@@ -121,7 +121,9 @@ describe('bounded synchronous trainings', () => {
 
   it("the job worker's trainings count against the process and the role", async () => {
     const { result, report } = await underAttack({ baseUrl: base, headers: bystander }, async () => {
-      const queued = await http(base, 'POST', '/models/train', slow('alice_job'), { ...alice, prefer: 'respond-async' });
+      // the job must still be running when it is cancelled below (after the syncs' 2 s): deeper trees
+      const endless = { ...slow('alice_job'), hyperparams: { n_estimators: 10_000, max_depth: 16 } };
+      const queued = await http(base, 'POST', '/models/train', endless, { ...alice, prefer: 'respond-async' });
       expect(queued.status, queued.body).toBe(202);
       const jobId = queued.json().job_id as number;
       await eventually(async () => expect(app.gateway.trainings.roleCount(ALICE)).toBe(1), 10_000, 10);

@@ -48,10 +48,11 @@ describe('wire connection', () => {
     expect(err.code).toBe('28P01');
   });
 
-  it('refuses TLS URIs clearly', () => {
-    expect(() => parseWireUri('postgres://u@h/db?sslmode=require')).toThrow(UnsupportedConfigError);
-    expect(() => parseWireUri('postgres://u@h/db?sslmode=require')).toThrow(/does not support TLS/);
-    expect(parseWireUri('postgres://u:p%40ss@h:6543/db?sslmode=disable')).toMatchObject({ host: 'h', port: 6543, user: 'u', password: 'p@ss', database: 'db' });
+  it('parses URIs, TLS settings included (test/wire/tls.test.ts connects with them)', () => {
+    expect(() => parseWireUri('mysql://u@h/db')).toThrow(UnsupportedConfigError);
+    expect(parseWireUri('postgres://u:p%40ss@h:6543/db?sslmode=disable')).toMatchObject({ host: 'h', port: 6543, user: 'u', password: 'p@ss', database: 'db', tls: { mode: 'disable' } });
+    expect(parseWireUri('postgres://u@h/db?sslmode=require').tls).toMatchObject({ mode: 'require', channelBinding: 'prefer', rootCert: null });
+    expect(parseWireUri('postgres://u@h/db?ssl=true').tls.mode).toBe('require');
   });
 
   it('an error mid-pipeline rolls the transaction back, skips the rest and leaves the connection reusable', async () => {

@@ -1,4 +1,4 @@
-/** Password authentication: md5 and SCRAM-SHA-256 (RFC 5802/7677, no channel binding since there is no TLS). */
+/** Password authentication: md5 and SCRAM-SHA-256[-PLUS] (RFC 5802/7677; tls-server-end-point binding, RFC 5929). */
 import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 
@@ -17,13 +17,25 @@ function saslprep(password: string): string {
   return password.replace(/[\u00A0\u1680\u2000-\u200B\u202F\u205F\u3000]/g, ' ').replace(/[\u00AD\u034F\u1806\u180B-\u180D\u200C\u200D\u2060\uFE00-\uFE0F\uFEFF]/g, '').normalize('NFKC');
 }
 
+/** none: no TLS; could: TLS, but the server offers no binding; bind: SCRAM-SHA-256-PLUS */
+export type Binding = { kind: 'none' } | { kind: 'could' } | { kind: 'bind'; data: Buffer };
+
 export class ScramSession {
-  readonly mechanism = 'SCRAM-SHA-256';
+  readonly mechanism: string;
   private readonly clientNonce = randomBytes(18).toString('base64');
+  private readonly gs2Header: string;
   private clientFirstBare = '';
   private expectedServerSignature: Buffer | null = null;
 
-  constructor(private readonly password: string) {}
+  constructor(private readonly password: string, private readonly binding: Binding = { kind: 'none' }) {
+    this.mechanism = binding.kind === 'bind' ? 'SCRAM-SHA-256-PLUS' : 'SCRAM-SHA-256';
+    this.gs2Header = binding.kind === 'bind' ? 'p=tls-server-end-point,,' : binding.kind === 'could' ? 'y,,' : 'n,,';
+  }
+
+  /** the exchange used channel binding */
+  get bound(): boolean {
+    return this.binding.kind === 'bind';
+  }
 
   static supported(mechanisms: string[]): boolean {
     return mechanisms.includes('SCRAM-SHA-256');
@@ -31,7 +43,7 @@ export class ScramSession {
 
   initialResponse(): string {
     this.clientFirstBare = `n=*,r=${this.clientNonce}`;
-    return `n,,${this.clientFirstBare}`;
+    return `${this.gs2Header}${this.clientFirstBare}`;
   }
 
   async finalResponse(serverFirst: string): Promise<string> {
@@ -43,7 +55,8 @@ export class ScramSession {
     if (!salt || !Number.isInteger(iterations) || iterations < 1 || iterations > 1_000_000) throw new Error('SCRAM: bad server-first-message');
     const salted = await pbkdf2Async(saslprep(this.password), Buffer.from(salt, 'base64'), iterations, 32, 'sha256');
     const clientKey = hmac(salted, 'Client Key');
-    const withoutProof = `c=biws,r=${nonce}`;
+    const cbind = this.binding.kind === 'bind' ? Buffer.concat([Buffer.from(this.gs2Header), this.binding.data]) : Buffer.from(this.gs2Header);
+    const withoutProof = `c=${cbind.toString('base64')},r=${nonce}`;
     const authMessage = `${this.clientFirstBare},${serverFirst},${withoutProof}`;
     const signature = hmac(sha256(clientKey), authMessage);
     const proof = Buffer.alloc(clientKey.length);

@@ -1,4 +1,5 @@
-/** Connection settings from a postgres:// URI, for the pipeline client (plain TCP or a Unix socket; no TLS). */
+/** Connection settings from a postgres:// URI, for the pipeline client (TCP with or without TLS, or a Unix socket). */
+import { tlsSettings, type TlsSettings } from './tls.ts';
 
 export interface WireConfig {
   host: string;
@@ -10,9 +11,8 @@ export interface WireConfig {
   database: string;
   /** startup parameters sent to the server besides user and database */
   startup: Record<string, string>;
+  tls: TlsSettings;
 }
-
-const TLS_MODES = new Set(['require', 'verify-ca', 'verify-full']);
 
 export class UnsupportedConfigError extends Error {}
 
@@ -20,10 +20,7 @@ export function parseWireUri(uri: string, applicationName = 'pgml-gateway'): Wir
   const u = new URL(uri);
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') throw new UnsupportedConfigError(`not a postgres:// URI: ${u.protocol}`);
   const q = u.searchParams;
-  const sslmode = q.get('sslmode') ?? (q.get('ssl') === 'true' ? 'require' : null);
-  if (sslmode && TLS_MODES.has(sslmode)) {
-    throw new UnsupportedConfigError(`PGML_DB_CLIENT=pipeline does not support TLS (sslmode=${sslmode}); use the default client (unset PGML_DB_CLIENT) for TLS connections`);
-  }
+  const tls = tlsSettings(q);
   const hostParam = q.get('host');
   const socketDir = hostParam && hostParam.startsWith('/') ? hostParam : null;
   const user = decodeURIComponent(u.username) || process.env.PGUSER || 'postgres';
@@ -38,5 +35,7 @@ export function parseWireUri(uri: string, applicationName = 'pgml-gateway'): Wir
     password: u.password ? decodeURIComponent(u.password) : (process.env.PGPASSWORD ?? null),
     database: decodeURIComponent(u.pathname.replace(/^\//, '')) || user,
     startup,
+    // TLS over a Unix socket means nothing to PostgreSQL: it refuses the SSL request there
+    tls: socketDir ? { ...tls, mode: 'disable' } : tls,
   };
 }

@@ -12,6 +12,7 @@ import type { WireConfig } from './config.ts';
 import { PostgresError, ProtocolError, WireConnectionError } from './errors.ts';
 import { toText } from './params.ts';
 import { Startup } from './startup.ts';
+import { negotiateTls, serverEndPoint, wantsTls } from './tls.ts';
 import { StatementCache, type Prepared } from './statements.ts';
 
 export type Row = Record<string, string | null>;
@@ -53,6 +54,33 @@ export interface ConnectionOptions {
 
 const NO_PARAMS: unknown[] = [];
 
+const connectTimeout = (cfg: WireConfig) => new WireConnectionError('CONNECT_TIMEOUT', `connecting to ${cfg.host || cfg.socketDir}:${cfg.port} timed out`);
+
+/** A connected socket to speak the protocol on: TCP or Unix socket, then TLS as sslmode asks. */
+function openTransport(cfg: WireConfig, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = openSocket(cfg);
+    let done = false;
+    const finish = (e: unknown, s?: Socket) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (e) {
+        socket.destroy();
+        reject(WireConnectionError.from(e));
+      } else resolve(s!);
+    };
+    const timer = setTimeout(() => finish(connectTimeout(cfg)), timeoutMs);
+    socket.once('error', (e) => finish(e));
+    socket.once('connect', () => {
+      socket.setNoDelay(true);
+      socket.setKeepAlive(true, 60_000);
+      if (!wantsTls(cfg.tls)) return finish(null, socket);
+      negotiateTls(socket, cfg.tls, cfg.host).then((s) => finish(null, s), (e) => finish(e));
+    });
+  });
+}
+
 export class WireConnection {
   pid = 0;
   secret = 0;
@@ -87,8 +115,10 @@ export class WireConnection {
     this.cache = new StatementCache(opts.statementCacheSize);
   }
 
-  static connect(cfg: WireConfig, opts: ConnectionOptions): Promise<WireConnection> {
-    const socket = openSocket(cfg);
+  static async connect(cfg: WireConfig, opts: ConnectionOptions): Promise<WireConnection> {
+    const started = Date.now();
+    const socket = await openTransport(cfg, opts.connectTimeoutMs);
+    const remainingMs = Math.max(1, opts.connectTimeoutMs - (Date.now() - started));
     const conn = new WireConnection(cfg, socket, opts);
     return new Promise((resolve, reject) => {
       let settled = false;
@@ -100,8 +130,8 @@ export class WireConnection {
         socket.destroy();
         reject(e instanceof PostgresError ? e : WireConnectionError.from(e));
       };
-      const timer = setTimeout(() => fail(new WireConnectionError('CONNECT_TIMEOUT', `connecting to ${cfg.host || cfg.socketDir}:${cfg.port} timed out`)), opts.connectTimeoutMs);
-      conn.startup = new Startup(cfg, socket, fail);
+      const timer = setTimeout(() => fail(connectTimeout(cfg)), remainingMs);
+      conn.startup = new Startup(cfg, socket, fail, serverEndPoint(socket));
       conn.waiter = {
         pred: () => conn.startup === null,
         resolve: () => {
@@ -111,12 +141,10 @@ export class WireConnection {
         },
         reject: fail,
       };
-      socket.setNoDelay(true);
-      socket.setKeepAlive(true, 60_000);
-      socket.once('connect', () => conn.startup?.begin());
       socket.on('data', conn.onData);
       socket.on('error', (e) => (conn.closeReason ??= WireConnectionError.from(e)));
       socket.once('close', conn.onSocketClose);
+      conn.startup.begin();
     });
   }
 

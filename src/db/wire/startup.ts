@@ -2,14 +2,15 @@
 import type { Socket } from 'node:net';
 import { serialize } from 'pg-protocol';
 import type { BackendMessage } from 'pg-protocol/dist/messages.js';
-import { md5Password, ScramSession } from './auth.ts';
+import { md5Password, ScramSession, type Binding } from './auth.ts';
 import type { WireConfig } from './config.ts';
 import { PostgresError } from './errors.ts';
 
 export class Startup {
   private scram: ScramSession | null = null;
 
-  constructor(private readonly cfg: WireConfig, private readonly socket: Socket, private readonly fail: (e: unknown) => void) {}
+  /** endPoint: the server certificate's tls-server-end-point hash on a TLS connection, else null */
+  constructor(private readonly cfg: WireConfig, private readonly socket: Socket, private readonly fail: (e: unknown) => void, private readonly endPoint: Buffer | null = null) {}
 
   begin(): void {
     this.socket.write(serialize.startup({ user: this.cfg.user, database: this.cfg.database, ...this.cfg.startup }));
@@ -25,16 +26,21 @@ export class Startup {
     const m = msg as BackendMessage & { salt?: Buffer; mechanisms?: string[]; data?: string };
     switch (msg.name) {
       case 'authenticationOk':
+        if (this.cfg.tls.channelBinding === 'require' && !this.scram?.bound) {
+          throw new Error('channel_binding=require, but the server authenticated without SCRAM channel binding');
+        }
         return true;
       case 'authenticationCleartextPassword':
+        if (this.cfg.tls.channelBinding === 'require') throw new Error('channel_binding=require, but the server asks for a cleartext password');
         this.socket.write(serialize.password(this.password()));
         return true;
       case 'authenticationMD5Password':
+        if (this.cfg.tls.channelBinding === 'require') throw new Error('channel_binding=require, but the server asks for an MD5 password');
         this.socket.write(serialize.password(md5Password(this.cfg.user, this.password(), m.salt!)));
         return true;
       case 'authenticationSASL':
         if (!ScramSession.supported(m.mechanisms ?? [])) throw new Error(`unsupported SASL mechanisms ${JSON.stringify(m.mechanisms)}`);
-        this.scram = new ScramSession(this.password());
+        this.scram = new ScramSession(this.password(), channelBinding(this.cfg, this.endPoint, m.mechanisms ?? []));
         this.socket.write(serialize.sendSASLInitialResponseMessage(this.scram.mechanism, this.scram.initialResponse()));
         return true;
       case 'authenticationSASLContinue':
@@ -50,4 +56,13 @@ export class Startup {
     }
     return false;
   }
+}
+
+/** What SCRAM does about channel binding: bind when the server offers it on TLS, unless disabled. */
+function channelBinding(cfg: WireConfig, endPoint: Buffer | null, mechanisms: string[]): Binding {
+  if (cfg.tls.channelBinding === 'disable') return { kind: 'none' };
+  if (endPoint && mechanisms.includes('SCRAM-SHA-256-PLUS')) return { kind: 'bind', data: endPoint };
+  if (cfg.tls.channelBinding === 'require') throw new Error('channel_binding=require, but the server does not offer SCRAM-SHA-256-PLUS over this connection');
+  // on TLS without PLUS offered, 'y' tells the server we could have bound (downgrade detection)
+  return { kind: endPoint ? 'could' : 'none' };
 }
