@@ -12,7 +12,7 @@ import { createDefaultRoles, EMBEDDED_AUTHENTICATOR_PASSWORD } from './db/bootst
 import { EmbeddedStartError, embeddedJwtSecretFile, startEmbeddedPostgres } from './db/embedded.ts';
 import { connectPostgresJs } from './db/pool.ts';
 import { loginRoleOf, migrate, startupWork, type StartupWork } from './db/migrate.ts';
-import { buildAdminServer, buildServer } from './server.ts';
+import { buildAdminServer, buildServer } from '../routes/server.ts';
 import cluster from 'node:cluster';
 
 function withUser(uri: string, user: string, password: string): string {

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildAdminServer } from '../src/server.ts';
+import { buildAdminServer } from '../routes/server.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { loadCsv } from './helpers/data.ts';
 import { bearer, startGateway, token } from './helpers/gateway.ts';

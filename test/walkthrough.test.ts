@@ -107,9 +107,11 @@ function substitute(script: string, o: { psqlUrl: string; port: number; dir: str
 
 /** Walks both blocks against a started gateway; checks what a user would look at. */
 function walk(o: { psqlUrl: string; port: number; dir: string; token: string }): void {
-  // the file lists all clickbait headlines first: take every 16th row, so both classes are there
+  // half of each class, whatever order the file (real or generated) lists them in
   const [header, ...rows] = dataCsv('clickbait/clickbait_data.csv').trimEnd().split('\n');
-  const sample = rows.filter((_, i) => i % Math.floor(rows.length / HEADLINES) === 0).slice(0, HEADLINES);
+  const byLabel = (l: string) => rows.filter((r) => r.trimEnd().endsWith(`,${l}`)).slice(0, HEADLINES / 2);
+  const sample = [...byLabel('1'), ...byLabel('0')];
+  expect(sample).toHaveLength(HEADLINES);
   writeFileSync(join(o.dir, 'clickbait.csv'), [header, ...sample].join('\n') + '\n');
   const env = { TOKEN: o.token, PGML_MODEL_DIR: join(o.dir, 'models') };
 

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import postgres from 'postgres';
 import { migrate } from '../../src/db/migrate.ts';
-import { buildServer } from '../../src/server.ts';
+import { buildServer } from '../../routes/server.ts';
 import { loadConfig } from '../../src/config.ts';
 import { onCleanup } from './cleanup.ts';
 import { freePort, httpRequest } from './net.ts';

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { SignJWT, type JWTPayload } from 'jose';
 import { loadConfig, type Config } from '../../src/config.ts';
-import { buildServer } from '../../src/server.ts';
+import { buildServer } from '../../routes/server.ts';
 import type { TestDatabase } from './db.ts';
 
 export const SECRET = 'test-secret-that-is-at-least-32-characters-long';

@@ -1,19 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { Config } from './config.ts';
-import { Gateway } from './gateway.ts';
-import { ApiError, apiError } from './rest/errors.ts';
-import { toApiError } from './rest/failure.ts';
-import { nestsDeeperThan } from './rest/json-body.ts';
-import rpcRoutes from '../routes/rpc.ts';
-import healthRoutes from '../routes/health.ts';
-import openapiRoutes from '../routes/openapi.ts';
-import modelRoutes from '../routes/models.ts';
-import embedRoutes from '../routes/embed.ts';
-import metricsRoutes from '../routes/metrics.ts';
-import tableRoutes from '../routes/tables.ts';
-import dashboardRoutes from '../routes/dashboard.ts';
-import { authenticateRoutes } from '../routes/auth.ts';
+import type { Config } from '../src/config.ts';
+import { Gateway } from '../src/gateway.ts';
+import { ApiError, apiError } from '../src/rest/errors.ts';
+import { toApiError } from '../src/rest/failure.ts';
+import { nestsDeeperThan } from '../src/rest/json-body.ts';
+import rpcRoutes from './rpc.ts';
+import healthRoutes from './health.ts';
+import openapiRoutes from './openapi.ts';
+import modelRoutes from './models.ts';
+import embedRoutes from './embed.ts';
+import metricsRoutes from './metrics.ts';
+import tableRoutes from './tables.ts';
+import dashboardRoutes from './dashboard.ts';
+import { authenticateRoutes } from './auth.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
