@@ -255,6 +255,7 @@ export function helpText(): string {
     const def = opt.default === undefined ? '' : ` (default: ${Array.isArray(opt.default) ? opt.default.join(',') : String(opt.default)})`;
     lines.push(`  ${opt.env.join(' | ')}`, `      ${opt.help}${def}`);
   }
+  lines.push('', 'Training threads: PGML_TRAIN_THREADS (1 or 2; default: CPUs, at most 2), read by each training thread.');
   lines.push('', 'Embeddings (see README "Embeddings"): PGML_MODEL_DIR, PGML_ALLOW_REMOTE_MODELS, PGML_REMOTE_MODELS, PGML_REMOTE_HOST,',
     '  PGML_MODEL_CACHE_DIR, PGML_PRELOAD_MODELS, PGML_EMBED_DTYPE, PGML_EMBED_BATCH_WINDOW_MS, PGML_EMBED_MAX_BATCH,',
     '  PGML_EMBED_MAX_INPUTS, PGML_EMBED_MAX_INPUT_CHARS, PGML_EMBED_MAX_REQUEST_CHARS, PGML_EMBED_MEMORY_LIMIT_MB, PGML_EMBED_THREADS');
