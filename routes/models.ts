@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { callerContext } from '../src/rest/context.ts';
-import { ApiError } from '../src/rest/errors.ts';
+import { ApiError } from '../src/errors.ts';
 import { callerOf } from './auth.ts';
 import { parsePrefer } from '../src/rest/prefer.ts';
 import * as ml from '../src/ml/service.ts';

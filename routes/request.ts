@@ -4,7 +4,7 @@ import type { Gateway } from '../src/gateway.ts';
 import { callerOf } from './auth.ts';
 import type { BodyKind, HttpResponse } from '../src/rest/rpc.ts';
 import type { RestInput } from '../src/rest/execute.ts';
-import { ApiError } from '../src/rest/errors.ts';
+import { ApiError } from '../src/errors.ts';
 
 function bodyKind(request: FastifyRequest): BodyKind {
   if (request.body === undefined || request.body === null && request.rawJson === undefined) return 'none';

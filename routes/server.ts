@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from '../src/config.ts';
 import { Gateway } from '../src/gateway.ts';
-import { ApiError, apiError } from '../src/rest/errors.ts';
-import { toApiError } from '../src/rest/failure.ts';
+import { ApiError, apiError } from '../src/errors.ts';
+import { toHttp } from '../src/errors.ts';
 import { nestsDeeperThan } from '../src/rest/json-body.ts';
 import rpcRoutes from './rpc.ts';
 import healthRoutes from './health.ts';
@@ -109,7 +109,7 @@ export async function buildServer(config: Config, opts: ServerOptions = {}): Pro
 
   app.setErrorHandler((err, request, reply) => {
     const e = err as unknown as { code?: string; statusCode?: number; message: string };
-    const mapped = err instanceof ApiError ? err : typeof e.code === 'string' && e.code.startsWith('FST_') ? frameworkError(e, config.maxBodyBytes) : toApiError(err, request.authenticated ?? false);
+    const mapped = err instanceof ApiError ? err : typeof e.code === 'string' && e.code.startsWith('FST_') ? frameworkError(e, config.maxBodyBytes) : toHttp(err, request.authenticated ?? false);
     if (mapped.status >= 500) request.log.error({ err }, 'request failed');
     return sendApiError(reply, mapped);
   });

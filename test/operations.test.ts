@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import type { FastifyInstance } from 'fastify';
@@ -132,7 +133,7 @@ describe('aborts under load', () => {
 
 describe('SIGTERM', () => {
   it('drains: in-flight requests finish, new connections are refused, exit code 0', async () => {
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const port = await freePort();
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       env: { ...process.env, PGRST_DB_URI: db.authenticatorUrl, PGML_MIGRATE: 'false', PGRST_JWT_SECRET: SECRET, PGRST_DB_ANON_ROLE: 'anon', PGRST_SERVER_PORT: String(port), PGRST_SERVER_HOST: '127.0.0.1', LOG_LEVEL: 'error' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -161,8 +162,7 @@ describe('SIGTERM', () => {
 
 describe('PGRST_ADMIN_SERVER_PORT, started as npm start starts it', () => {
   it('serves /metrics (with per-project series), /live and /ready on the admin port, and the API on the main one', async () => {
-    const port = 20000 + Math.floor(Math.random() * 20000);
-    const adminPort = port + 1;
+    const [port, adminPort] = [await freePort(), await freePort()];
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       env: { ...process.env, PGRST_DB_URI: db.authenticatorUrl, PGML_MIGRATE: 'false', PGRST_JWT_SECRET: SECRET, PGRST_DB_ANON_ROLE: 'anon', PGRST_SERVER_PORT: String(port), PGRST_ADMIN_SERVER_PORT: String(adminPort), PGRST_SERVER_HOST: '127.0.0.1', LOG_LEVEL: 'error' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -189,3 +189,15 @@ describe('PGRST_ADMIN_SERVER_PORT, started as npm start starts it', () => {
     }
   });
 });
+
+/** A port nothing listens on now (the OS picks it). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}

@@ -1,6 +1,6 @@
 import { createLocalJWKSet, errors as joseErrors, importJWK, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { KeyObject } from 'node:crypto';
-import { ApiError } from '../rest/errors.ts';
+import { ApiError } from '../errors.ts';
 
 export interface JwtSettings {
   secret?: string;

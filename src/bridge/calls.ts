@@ -1,5 +1,5 @@
 /** The pgml.* calls SQL reported to the gateway (NOTICE 'pgml.bridge' from sql/004). */
-import { apiError, type ApiError } from '../rest/errors.ts';
+import { apiError, type ApiError } from '../errors.ts';
 import { parseReport, ReportRefused, type BridgeLimits } from './report.ts';
 
 export type BridgeCall =

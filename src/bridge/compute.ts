@@ -2,7 +2,7 @@
 import { RequestAborted, withCaller, type CallerContext } from '../db/as-caller.ts';
 import type { Pool } from '../db/pool.ts';
 import type { Embedder } from '../embed/index.ts';
-import { apiError } from '../rest/errors.ts';
+import { apiError } from '../errors.ts';
 import type { ModelCache } from '../ml/serving.ts';
 import { featuresToRow, predictRows } from '../ml/serving.ts';
 import { realArrayLiteral, type BridgeCall } from './calls.ts';

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Row } from 'postgres';
 import { RequestAborted, type AsCallerOptions, type CallerContext, type Statement } from '../db/as-caller.ts';
 import { runAsCallerSelected } from '../db/wire/select.ts';
-import { apiError } from '../rest/errors.ts';
+import { apiError } from '../errors.ts';
 import type { BridgeNotices } from './calls.ts';
 import { computeCalls, type BridgeDeps } from './compute.ts';
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Row, TransactionSql } from 'postgres';
 import { DatabaseUnavailableError, isConnectionError, type Pool } from './pool.ts';
+import { ApiError, apiError, isPgError, toHttp } from '../errors.ts';
 
 /** Who is asking, and the request facts exposed to SQL as transaction-local settings. */
 export interface CallerContext {
@@ -82,12 +83,31 @@ export class StageError extends Error {
   constructor(readonly stage: 'begin' | 'setup' | 'pre-request' | 'main' | 'end', override readonly cause: unknown) {
     super((cause as Error)?.message ?? String(cause));
   }
+
+  /** A failed role switch is the caller's identity problem (401/403); anything else is its cause's. */
+  toApiError(authenticated: boolean): ApiError {
+    const cause = this.cause;
+    if (this.stage === 'setup' && isPgError(cause)) {
+      // the token names a role that does not exist or that we may not become
+      if ((cause.code === '22023' || cause.code === '42704') && /^role .* does not exist$/.test(cause.message)) {
+        return new ApiError(401, { code: 'PGRST301', message: cause.message, details: 'The JWT role claim names a role that does not exist', hint: null }, { 'WWW-Authenticate': 'Bearer error="invalid_token", error_description="role does not exist"' });
+      }
+      if (cause.code === '42501') {
+        return new ApiError(authenticated ? 403 : 401, { code: '42501', message: cause.message, details: 'The authenticator role is not a member of the requested role', hint: `GRANT the role TO the connecting role` }, authenticated ? {} : { 'WWW-Authenticate': 'Bearer' });
+      }
+    }
+    return toHttp(cause, authenticated);
+  }
 }
 
 /** The client went away before its statement ran. */
 export class RequestAborted extends Error {
   constructor() {
     super('the client closed the request');
+  }
+
+  toApiError(): ApiError {
+    return apiError(499, 'PGML499', this.message);
   }
 }
 

@@ -1,5 +1,6 @@
 import postgres, { type Sql, type TransactionSql } from 'postgres';
 import { postgresJsSsl, tlsSettings, withoutTlsParams } from './wire/tls.ts';
+import { ApiError, apiError } from '../errors.ts';
 
 export interface PoolOptions {
   uri: string;
@@ -18,12 +19,22 @@ export class PoolTimeoutError extends Error {
   constructor(readonly waitedMs: number) {
     super(`Timed out acquiring connection from connection pool.`);
   }
+
+  toApiError(): ApiError {
+    return apiError(504, 'PGRST003', 'Timed out acquiring connection from connection pool.', `No connection became free within ${this.waitedMs} ms`, 'Raise PGRST_DB_POOL or PGRST_DB_POOL_ACQUISITION_TIMEOUT, or look for long-running requests');
+  }
 }
 
 /** The database could not be reached: PostgREST's 503 PGRST001. */
 export class DatabaseUnavailableError extends Error {
   constructor(override readonly cause: unknown) {
     super(`Database connection error. Retrying the connection.`);
+  }
+
+  toApiError(): ApiError {
+    const err = apiError(503, 'PGRST001', 'Database connection error. Retrying the connection.', String((this.cause as Error)?.message ?? this.cause), null);
+    err.headers['Retry-After'] = '1';
+    return err;
   }
 }
 

@@ -3,7 +3,7 @@
  * RLS decides what a role may see and change.
  */
 import type { TransactionSql } from 'postgres';
-import { apiError } from '../rest/errors.ts';
+import { apiError } from '../errors.ts';
 import { KEY_METRIC, MLInputError } from './hyperparams.ts';
 import type { Task } from './model-types.ts';
 

@@ -11,7 +11,7 @@
  * original test set: `data_changed` says so.
  */
 import { withCaller, type CallerContext } from '../db/as-caller.ts';
-import { apiError } from '../rest/errors.ts';
+import { apiError } from '../errors.ts';
 import { requireProject } from './catalog.ts';
 import { evaluateModel } from './metrics.ts';
 import type { Matrix, ModelMetadata, Task } from './model-types.ts';

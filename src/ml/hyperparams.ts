@@ -3,6 +3,7 @@
  * algorithms per task, and MLInputError, the error every user-input problem in src/ml throws.
  */
 import type { Task } from './model-types.ts';
+import { ApiError, apiError } from '../errors.ts';
 
 /** A problem with what the user asked for; `details` and `hint` follow PostgREST's error body. */
 export class MLInputError extends Error {
@@ -13,6 +14,10 @@ export class MLInputError extends Error {
     this.name = 'MLInputError';
     this.details = details;
     this.hint = hint;
+  }
+
+  toApiError(): ApiError {
+    return apiError(400, 'PGML400', this.message, this.details || null, this.hint || null);
   }
 }
 

@@ -11,8 +11,8 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Sql } from 'postgres';
 import { withCaller, type CallerContext } from '../db/as-caller.ts';
-import { apiError } from '../rest/errors.ts';
-import { toApiError } from '../rest/failure.ts';
+import { apiError } from '../errors.ts';
+import { toHttp } from '../errors.ts';
 import { train, type MlDeps, type TrainRequest } from './service.ts';
 import { checkTrainingCaps } from './hyperparams.ts';
 import { livenessConnection, type TrainingSlot, type TrainingSlots } from './training-slots.ts';
@@ -193,7 +193,7 @@ export class JobWorker {
       await sql`select pgml_worker.finish_job(${id}, ${this.id}, 'succeeded', ${sql.json(result as never)}, null)`;
       this.o.log.info({ job: id, model: result.model_id }, 'training job succeeded');
     } catch (e) {
-      const err = toApiError(e, true);
+      const err = toHttp(e, true);
       const status = abort.signal.aborted ? 'cancelled' : 'failed';
       await sql`select pgml_worker.finish_job(${id}, ${this.id}, ${status}, null, ${sql.json(err.body as never)})`.catch(() => {});
       this.o.log.info({ job: id, status, error: err.body.message }, 'training job ended');

@@ -5,7 +5,7 @@
 import type { TransactionSql } from 'postgres';
 import { withCaller, type CallerContext } from '../db/as-caller.ts';
 import type { Pool } from '../db/pool.ts';
-import { apiError } from '../rest/errors.ts';
+import { apiError } from '../errors.ts';
 import { beatsDeployed, deploy, describePending, ensureProject, findProject, lastTraining, pendingTraining, requireProject, type ProjectRow, type Strategy } from './catalog.ts';
 import { ALGORITHMS, checkAlgorithm, checkTask, checkTrainingCaps, MLInputError, resolveHyperparams } from './hyperparams.ts';
 import type { ArtifactLimits } from './artifact-limits.ts';

@@ -8,7 +8,7 @@
  * native form, and batches of BATCH_THRESHOLD rows or more of ensembles too deep to flatten.
  */
 import type { TransactionSql } from 'postgres';
-import { ApiError, apiError } from '../rest/errors.ts';
+import { ApiError, apiError } from '../errors.ts';
 import { type ArtifactLimits, ArtifactError, DEFAULT_ARTIFACT_LIMITS, trainedModelBytes, validateMetadata, validateTrainedModel } from './artifact-limits.ts';
 import { MLInputError } from './hyperparams.ts';
 import { decodeModel } from './model-codec.ts';

@@ -3,6 +3,7 @@ import { spawnBundledWorker } from '../worker-thread.ts';
 import { MLInputError } from './hyperparams.ts';
 import type { ColumnPreprocessor, ModelMetadata, TrainedModel } from './model-types.ts';
 import type { TrainJob, WorkerMessage } from './train-worker.ts';
+import { ApiError, apiError } from '../errors.ts';
 
 export interface TrainOutput {
   model: TrainedModel;
@@ -20,6 +21,10 @@ export class TrainingCancelled extends Error {
   constructor(reason: string) {
     super(reason);
     this.name = 'TrainingCancelled';
+  }
+
+  toApiError(): ApiError {
+    return apiError(409, 'PGML409', this.message);
   }
 }
 

@@ -5,7 +5,7 @@
  * model in_progress forever: any live replica's sweep fails models whose heartbeat stopped.
  */
 import postgres, { type Sql } from 'postgres';
-import { ApiError } from '../rest/errors.ts';
+import { ApiError } from '../errors.ts';
 
 /**
  * A small connection pool of its own, with the login settings of `sql` (host, credentials, TLS,

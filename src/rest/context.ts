@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { CallerContext } from '../db/as-caller.ts';
 import type { Identity } from '../auth/jwt.ts';
 import type { Snapshot } from '../schema/cache.ts';
-import { apiError } from './errors.ts';
+import { apiError } from '../errors.ts';
 import { ident } from './sql.ts';
 
 export function parseCookies(header: string | undefined): Record<string, string> {

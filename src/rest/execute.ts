@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { runBridged } from '../bridge/rounds.ts';
 import type { Gateway } from '../gateway.ts';
 import type { Identity } from '../auth/jwt.ts';
-import { ApiError } from './errors.ts';
+import { ApiError } from '../errors.ts';
 import { parseRangeHeader } from './grammar.ts';
 import { callerContext, pickSchema, wantsSingleObject } from './context.ts';
 import { parsePrefer } from './prefer.ts';

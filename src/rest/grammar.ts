@@ -2,7 +2,7 @@
  * PostgREST's URL grammar for reads: select, filters, order, limit/offset. Parsing only: the
  * result names columns as strings that the planner must resolve against the schema cache.
  */
-import { apiError, type ApiError } from './errors.ts';
+import { apiError, type ApiError } from '../errors.ts';
 
 export interface SelectItem {
   column: string;

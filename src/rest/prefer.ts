@@ -1,4 +1,4 @@
-import { apiError } from './errors.ts';
+import { apiError } from '../errors.ts';
 
 export interface Preferences {
   return?: 'minimal' | 'headers-only' | 'representation';

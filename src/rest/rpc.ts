@@ -5,7 +5,7 @@
 import type { Statement } from '../db/as-caller.ts';
 import type { Snapshot } from '../schema/cache.ts';
 import type { ArgDef, ColumnDef, FunctionDef } from '../schema/reflect.ts';
-import { ApiError, apiError } from './errors.ts';
+import { ApiError, apiError } from '../errors.ts';
 import { parseFilter, parseNonNegativeInt, parseOrder, parseSelect, RESERVED_PARAMS, type Filter, type OrderItem, type SelectItem } from './grammar.ts';
 import type { Preferences } from './prefer.ts';
 import { closest } from './suggest.ts';

@@ -1,6 +1,6 @@
 /** Small helpers for generated SQL: identifiers quoted, values always bind parameters. */
 import type { Filter, OrderItem } from './grammar.ts';
-import { apiError } from './errors.ts';
+import { apiError } from '../errors.ts';
 
 export function ident(name: string): string {
   if (name.includes('\0')) throw apiError(400, 'PGRST100', 'Failed to parse the request', 'A name in the request contains a NUL character');

@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/rest/errors.ts';
+import { ApiError } from '../../src/errors.ts';
 import { classifyKey, parseFilterValue, parseLogicTree, parseOrderList, parseSelectTree } from '../../src/rest/grammar.ts';
 import { startTablesEnv, type TablesEnv } from './setup.ts';
 

@@ -5,7 +5,7 @@ import { runAsCaller, StageError, type AsCallerOptions, type CallerContext, type
 import { runAsCallerPipelined } from '../../src/db/wire/as-caller.ts';
 import { dbClientFromEnv, runAsCallerSelected } from '../../src/db/wire/select.ts';
 import { WirePool } from '../../src/db/wire/pool.ts';
-import { toApiError } from '../../src/rest/failure.ts';
+import { toHttp } from '../../src/errors.ts';
 
 let db: TestDatabase;
 let pg: Pool;
@@ -70,7 +70,7 @@ async function both(ctx: CallerContext, st: Statement, opts: AsCallerOptions) {
 
 function describeError(e: unknown) {
   const s = e as StageError & { cause: { code: string; message: string; detail?: string; hint?: string } };
-  const api = toApiError(e, true);
+  const api = toHttp(e, true);
   return { type: s.constructor.name, stage: s.stage, code: s.cause?.code ?? (e as { code?: string }).code, message: s.message, status: api.status, body: api.body };
 }
 

@@ -4,7 +4,7 @@ import { parseWireUri, UnsupportedConfigError } from '../../src/db/wire/config.t
 import { WireConnection } from '../../src/db/wire/connection.ts';
 import { PostgresError } from '../../src/db/wire/errors.ts';
 import { transaction } from '../../src/db/wire/transaction.ts';
-import { isPgError } from '../../src/rest/errors.ts';
+import { isPgError } from '../../src/errors.ts';
 import { rowsOf, tx, wirePool } from './lib.ts';
 
 let db: TestDatabase;
@@ -73,7 +73,7 @@ describe('wire connection', () => {
         expect(c.status).toBe('I');
         expect(await rowsOf(c, 'select count(*)::int as n from items')).toEqual([{ n: '0' }]);
       });
-      // PostgresError as src/rest/errors.ts reads it
+      // PostgresError as src/errors.ts reads it
       const err = await pool.use(async (c) => (await tx(c, [{ text: `do $$ begin raise exception using errcode = 'P0001', message = 'bad thing', detail = 'the detail', hint = 'the hint'; end $$` }])).failure!.error);
       expect(isPgError(err)).toBe(true);
       expect(err).toMatchObject({ name: 'PostgresError', code: 'P0001', message: 'bad thing', detail: 'the detail', hint: 'the hint' });

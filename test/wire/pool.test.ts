@@ -4,7 +4,7 @@ import { CuttableProxy, viaProxy } from '../helpers/proxy.ts';
 import { DatabaseUnavailableError, PoolTimeoutError } from '../../src/db/pool.ts';
 import { RequestAborted, StageError, type CallerContext } from '../../src/db/as-caller.ts';
 import { runAsCallerPipelined } from '../../src/db/wire/as-caller.ts';
-import { toApiError } from '../../src/rest/failure.ts';
+import { toHttp } from '../../src/errors.ts';
 import { eventually, rowsOf, sleep, wirePool } from './lib.ts';
 
 let db: TestDatabase;
@@ -28,7 +28,7 @@ describe('wire pool', () => {
       const t0 = Date.now();
       const err = await runAsCallerPipelined(pool, ctx, q('select 1 as x'), { readOnly: true }).catch((e) => e);
       expect(err).toBeInstanceOf(PoolTimeoutError);
-      expect(toApiError(err, true).status).toBe(504);
+      expect(toHttp(err, true).status).toBe(504);
       expect(Date.now() - t0).toBeLessThan(1000);
       expect(timeouts).toBe(1);
       await held;
@@ -82,7 +82,7 @@ describe('wire pool', () => {
       const lost = await inFlight;
       expect(lost).toBeInstanceOf(DatabaseUnavailableError);
       expect(Date.now() - t0).toBeLessThan(1000);
-      expect(toApiError(lost, true).status).toBe(503);
+      expect(toHttp(lost, true).status).toBe(503);
       // new requests while it is down: no hang, 503 each
       const during = await Promise.all(Array.from({ length: 8 }, () => runAsCallerPipelined(pool, ctx, q('select 1 as x'), { readOnly: true }).catch((e) => e)));
       for (const e of during) expect(e).toBeInstanceOf(DatabaseUnavailableError);

@@ -2,7 +2,7 @@ import type { DatabaseError, NoticeMessage } from 'pg-protocol/dist/messages.js'
 
 /**
  * An ErrorResponse, shaped like postgres.js's PostgresError as far as our code reads it
- * (src/rest/errors.ts isPgError: name 'PostgresError', code, message, detail, hint).
+ * (src/errors.ts isPgError: name 'PostgresError', code, message, detail, hint).
  */
 export class PostgresError extends Error {
   override readonly name = 'PostgresError';

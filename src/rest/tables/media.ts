@@ -1,5 +1,5 @@
 /** Accept negotiation and the SQL that renders the page in the chosen media type. */
-import { apiError } from '../errors.ts';
+import { apiError } from '../../errors.ts';
 import type { Params } from '../sql.ts';
 
 export type Media = { kind: 'json' | 'object' | 'csv'; stripNulls: boolean; contentType: string };

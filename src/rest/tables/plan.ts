@@ -2,7 +2,7 @@
 import type { Statement } from '../../db/as-caller.ts';
 import type { Snapshot } from '../../schema/cache.ts';
 import type { TableDef } from '../../schema/reflect.ts';
-import { apiError } from '../errors.ts';
+import { apiError } from '../../errors.ts';
 import { classifyKey, parseFilterValue, parseNameList, parseSelectTree, type QueryKey } from '../grammar.ts';
 import type { Preferences } from '../prefer.ts';
 import type { BodyKind } from '../rpc.ts';

@@ -5,7 +5,7 @@
  */
 import type { Snapshot } from '../../schema/cache.ts';
 import type { ColumnDef, TableDef } from '../../schema/reflect.ts';
-import { apiError } from '../errors.ts';
+import { apiError } from '../../errors.ts';
 import { parseError, parseFilterValue, parseLogicTree, parseNonNegativeInt, parseOrderList, type LogicTree, type QueryKey, type SelectNode, type TableOrderItem } from '../grammar.ts';
 import { ident, qualified, type Params } from '../sql.ts';
 import type { TableExtras } from './catalog.ts';

@@ -5,7 +5,7 @@
  */
 import type { Snapshot } from '../../schema/cache.ts';
 import type { ForeignKeyDef, TableDef } from '../../schema/reflect.ts';
-import { ApiError, apiError } from '../errors.ts';
+import { ApiError, apiError } from '../../errors.ts';
 import type { TableExtras } from './catalog.ts';
 
 export type Cardinality = 'many-to-one' | 'one-to-many' | 'one-to-one' | 'many-to-many';

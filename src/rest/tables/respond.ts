@@ -1,5 +1,5 @@
 /** The statement's single result row → PostgREST's status, headers and body. */
-import { apiError } from '../errors.ts';
+import { apiError } from '../../errors.ts';
 import type { Preferences } from '../prefer.ts';
 import { applyResponseGucs, contentRange, type HttpResponse } from '../rpc.ts';
 import type { Media } from './media.ts';

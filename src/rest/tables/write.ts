@@ -3,7 +3,7 @@
  * representation. The JSON body is bound once as text and expanded by json_to_recordset.
  */
 import type { ColumnDef, TableDef } from '../../schema/reflect.ts';
-import { apiError } from '../errors.ts';
+import { apiError } from '../../errors.ts';
 import { ident, qualified, type Params } from '../sql.ts';
 import type { TableExtras } from './catalog.ts';
 import { castType } from './filters.ts';

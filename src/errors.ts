@@ -1,4 +1,8 @@
-/** PostgREST's error body and its SQLSTATE → HTTP status mapping. */
+/**
+ * The one error module (a leaf: it imports no domain). PostgREST's error body, its SQLSTATE →
+ * HTTP status mapping, and toHttp(): any failure → the HTTP answer. Domain errors (db, ml,
+ * embed) know their own answer by implementing HttpMapped, so this module needs none of them.
+ */
 
 export interface ErrorBody {
   code: string;
@@ -118,4 +122,25 @@ function fromRaisedPgrst(e: PgErrorLike): ApiError {
   }
   const str = (v: unknown) => (v === undefined || v === null ? null : typeof v === 'string' ? v : JSON.stringify(v));
   return new ApiError(detail.status as number, { code: body.code, message: body.message, details: str(body.details), hint: str(body.hint) }, headers);
+}
+
+/** A domain error that knows its HTTP answer (authenticated decides 401 vs 403 where it matters). */
+export interface HttpMapped {
+  toApiError(authenticated: boolean): ApiError;
+}
+
+function isHttpMapped(e: unknown): e is HttpMapped {
+  return e instanceof Error && typeof (e as Partial<HttpMapped>).toApiError === 'function';
+}
+
+/** Any failure on the request path → PostgREST's status and body. */
+export function toHttp(e: unknown, authenticated: boolean): ApiError {
+  if (e instanceof ApiError) return e;
+  if (isHttpMapped(e)) return e.toApiError(authenticated);
+  if (isPgError(e)) {
+    const mapped = fromPgError(e, authenticated);
+    if (mapped.status === 503) mapped.headers['Retry-After'] = '1';
+    return mapped;
+  }
+  return apiError(500, 'PGML500', 'Internal server error', (e as Error)?.message ?? String(e));
 }
