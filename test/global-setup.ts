@@ -3,7 +3,6 @@
  * the system PostgreSQL 15). Each test file makes its own database inside it (test/helpers/db.ts).
  */
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -11,6 +10,7 @@ import postgres from 'postgres';
 import { startEmbeddedPostgres } from '../src/db/embedded.ts';
 import { createDefaultRoles } from '../src/db/bootstrap.ts';
 import { fixtureSummary } from './fixtures/index.ts';
+import { freePort } from './helpers/net.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -19,16 +19,6 @@ declare module 'vitest' {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolvePort(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 export default async function setup(project: TestProject) {
   // which data sets are the full ones of ../shared and which the repository's or generated stand-ins

@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import type { FastifyInstance } from 'fastify';
@@ -6,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { eventually, SECRET, startGateway } from './helpers/gateway.ts';
 import { CuttableProxy, viaProxy } from './helpers/proxy.ts';
+import { freePort } from './helpers/net.ts';
 
 let db: TestDatabase;
 
@@ -190,14 +190,3 @@ describe('PGRST_ADMIN_SERVER_PORT, started as npm start starts it', () => {
   });
 });
 
-/** A port nothing listens on now (the OS picks it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedStartError, embeddedNativeDir, startEmbeddedPostgres } from '../src/db/embedded.ts';
 import { migrate, startupWork } from '../src/db/migrate.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
+import { freePort } from './helpers/net.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const isRoot = process.getuid?.() === 0;
@@ -30,16 +31,6 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => done(port));
-    });
-    srv.on('error', fail);
-  });
-}
 
 /** `npm start` (tsx src/main.ts) with this environment; resolves with its output when it exits or `until` matches. */
 function runMain(env: Record<string, string>, until?: RegExp, timeoutMs = 60_000): { done: Promise<{ code: number | null; out: string }>; child: ChildProcess } {

@@ -11,7 +11,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +19,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { dataCsv } from './fixtures/index.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { SECRET } from './helpers/gateway.ts';
+import { freePort } from './helpers/net.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const README = readFileSync(join(REPO, 'README.md'), 'utf8');
@@ -34,16 +34,6 @@ function block(heading: string): string {
   return m[1];
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 interface Started {
   proc: ChildProcess;

