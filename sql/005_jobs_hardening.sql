@@ -58,25 +58,36 @@ create index if not exists models_in_progress_idx on pgml.models(heartbeat_at) w
 
 -- Fails models whose training stopped heart-beating: their gateway died (kill -9, OOM, lost
 -- host). A live replica beats every stale_after / 4, so this never fails a live training.
+-- A training's final transaction locks its model row (status successful), deploys and compiles
+-- it, which can take seconds: a locked model is being written by a live transaction, so beat and
+-- sweep skip it and see it again at the next interval (if its transaction dies, the lock goes and
+-- the row is in_progress again, stale, and swept). Waiting for the lock instead left every other
+-- model of the replica (one statement beats them all) unbeaten meanwhile.
+create or replace function pgml_worker.beat_trainings(ids bigint[], owners text[])
+returns void
+language sql security definer set search_path = pg_catalog, pgml as $$
+  update pgml.models m set heartbeat_at = clock_timestamp()
+   where m.id in (
+     select l.id from pgml.models l join unnest(ids, owners) as t(id, owner) on l.id = t.id and l.owner = t.owner
+      where l.status = 'in_progress'
+      for update of l skip locked)
+$$;
+
 create or replace function pgml_worker.sweep_stale_trainings(stale_after interval)
 returns int
 language plpgsql security definer set search_path = pg_catalog, pgml as $$
 declare n int;
 begin
   update pgml.models m set status = 'failed', error = 'training stopped: its gateway stopped responding'
-   where m.status = 'in_progress' and coalesce(m.heartbeat_at, m.created_at::timestamptz) < clock_timestamp() - stale_after;
+   where m.id in (
+     select l.id from pgml.models l
+      where l.status = 'in_progress' and coalesce(l.heartbeat_at, l.created_at::timestamptz) < clock_timestamp() - stale_after
+      for update of l skip locked);
   get diagnostics n = row_count;
   return n;
 end $$;
-
--- Beats the models a replica is training; the pair (id, owner) must match.
-create or replace function pgml_worker.beat_trainings(ids bigint[], owners text[])
-returns void
-language sql security definer set search_path = pg_catalog, pgml as $$
-  update pgml.models m set heartbeat_at = clock_timestamp()
-   from unnest(ids, owners) as t(id, owner)
-   where m.id = t.id and m.owner = t.owner and m.status = 'in_progress'
-$$;
+revoke all on function pgml_worker.beat_trainings(bigint[], text[]) from public;
+revoke all on function pgml_worker.sweep_stale_trainings(interval) from public;
 
 -- Claims one queued job fairly: among owners with a queued job and fewer than
 -- max_running_per_owner running jobs, the one with the fewest running jobs, then the oldest

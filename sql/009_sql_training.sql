@@ -92,40 +92,6 @@ end $$;
 drop trigger if exists jobs_check_owner on pgml.jobs;
 create trigger jobs_check_owner before insert on pgml.jobs for each row execute function pgml.jobs_check_owner();
 
--- ------------------------------------------------------------------ heartbeats skip locked models
-
--- A training's final transaction locks its model row (status successful) and then, since 008,
--- deploys and compiles it, which takes seconds. The beat of 005 waited for that lock, and every
--- other model of the replica (one statement beats them all) went unbeaten meanwhile, so another
--- replica's sweep could fail a live training; the sweep itself waited too. A locked model is
--- being written by a live transaction: it is skipped now and seen again at the next interval
--- (if its transaction dies, the lock goes and the row is in_progress again, stale, and swept).
-create or replace function pgml_worker.beat_trainings(ids bigint[], owners text[])
-returns void
-language sql security definer set search_path = pg_catalog, pgml as $$
-  update pgml.models m set heartbeat_at = clock_timestamp()
-   where m.id in (
-     select l.id from pgml.models l join unnest(ids, owners) as t(id, owner) on l.id = t.id and l.owner = t.owner
-      where l.status = 'in_progress'
-      for update of l skip locked)
-$$;
-
-create or replace function pgml_worker.sweep_stale_trainings(stale_after interval)
-returns int
-language plpgsql security definer set search_path = pg_catalog, pgml as $$
-declare n int;
-begin
-  update pgml.models m set status = 'failed', error = 'training stopped: its gateway stopped responding'
-   where m.id in (
-     select l.id from pgml.models l
-      where l.status = 'in_progress' and coalesce(l.heartbeat_at, l.created_at::timestamptz) < clock_timestamp() - stale_after
-      for update of l skip locked);
-  get diagnostics n = row_count;
-  return n;
-end $$;
-revoke all on function pgml_worker.beat_trainings(bigint[], text[]) from public;
-revoke all on function pgml_worker.sweep_stale_trainings(interval) from public;
-
 -- ------------------------------------------------------------------ pgml.train
 
 -- The parameters of a training job, resolved and checked as the caller. Settings left null are
